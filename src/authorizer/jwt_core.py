@@ -1,0 +1,244 @@
+"""The one JWT-validation core: API Gateway's built-in JWT authorizer rules, in code.
+
+Used by the Lambda authorizer (``app.py``) and by the local gateway's emulation of the
+built-in JWT authorizer, so both protected routes accept and reject exactly the same tokens.
+
+Rules (API Gateway developer guide, "Control access to HTTP APIs with JWT authorizers",
+plus RFC 8725):
+- the token is parsed once; header and payload must be base64url JSON objects;
+- ``alg`` must be on an explicit allow-list of RSA algorithms; ``crit`` is refused;
+  ``jwk``/``jku``/``x5u``/``x5c`` header parameters are never used to find a key;
+- ``kid`` must name a key of the issuer's JWKS, and that key must verify the signature;
+- ``iss`` equals the configured issuer exactly; ``exp`` is required and in the future;
+  ``nbf`` and ``iat``, when present, are not in the future;
+- ``aud`` (string or list) holds a configured audience; only a token with no ``aud`` may
+  match through ``client_id`` instead;
+- route scopes: at least one of the route's scopes in ``scope`` (space-separated) or ``scp``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from jwt.algorithms import Algorithm, get_default_algorithms
+
+# RFC 7518 RSA algorithms only: API Gateway's JWT authorizer accepts nothing else, and an
+# allow-list keeps "none" and HMAC-with-a-public-key out by construction.
+RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+DEFAULT_ALGORITHMS = frozenset({"RS256"})
+
+# API Gateway rejects request headers over 10 KiB; anything near that is not a real token.
+MAX_TOKEN_LENGTH = 8192
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"(?i)bearer(?:[ \t]+|$)")
+
+
+class TokenRejected(Exception):
+    """A token failed a rule. ``reason`` is a short stable code, safe to log and to count."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class KeyLookup:
+    """Where the verifier finds public keys by ``kid`` (implemented by ``jwks.KeySource``)."""
+
+    def key_for(self, kid: str) -> RSAPublicKey | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    header: Mapping[str, Any]
+    claims: Mapping[str, Any]
+
+    @property
+    def subject(self) -> str:
+        sub = self.claims.get("sub")
+        return sub if isinstance(sub, str) else ""
+
+    @property
+    def client_id(self) -> str:
+        for name in ("client_id", "azp"):
+            value = self.claims.get(name)
+            if isinstance(value, str):
+                return value
+        return ""
+
+    @property
+    def scopes(self) -> list[str]:
+        return token_scopes(self.claims)
+
+
+def fingerprint(token: str) -> str:
+    """A short, non-reversible handle for a token, for logs and cache keys' diagnostics."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def bearer_token(header_value: object) -> str:
+    """The token in an Authorization header value: bare, or after a case-insensitive ``Bearer``."""
+    if not isinstance(header_value, str) or not header_value.strip():
+        raise TokenRejected("missing_token")
+    value = header_value.strip()
+    match = _BEARER.match(value)
+    if match:
+        value = value[match.end() :]
+    elif " " in value or "\t" in value:
+        # Another scheme ("Basic ...", "Token ..."): never try to read it as a JWT.
+        raise TokenRejected("unsupported_scheme")
+    if not value:
+        raise TokenRejected("missing_token")
+    return value
+
+
+def token_scopes(claims: Mapping[str, Any]) -> list[str]:
+    """Scopes from ``scope`` (space-separated string) and ``scp`` (list or string)."""
+    found: list[str] = []
+    scope = claims.get("scope")
+    if isinstance(scope, str):
+        found.extend(scope.split())
+    scp = claims.get("scp")
+    if isinstance(scp, str):
+        found.extend(scp.split())
+    elif isinstance(scp, list):
+        found.extend(s for s in scp if isinstance(s, str))
+    return list(dict.fromkeys(found))
+
+
+def scopes_satisfied(granted: Iterable[str], required: Iterable[str]) -> bool:
+    """AWS's route rule: no required scopes, or at least one of them granted."""
+    required_set = set(required)
+    return not required_set or not required_set.isdisjoint(granted)
+
+
+def parse_list(value: str | None) -> tuple[str, ...]:
+    """Comma- or space-separated configuration values, blanks dropped."""
+    return tuple(part for part in re.split(r"[,\s]+", value or "") if part)
+
+
+def _b64decode(segment: str) -> bytes:
+    if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        raise TokenRejected("malformed")
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise TokenRejected("malformed") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _json_object(segment: str) -> dict[str, Any]:
+    try:
+        value = json.loads(_b64decode(segment), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise TokenRejected("malformed") from exc
+    if not isinstance(value, dict):
+        raise TokenRejected("malformed")
+    return value
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class JwtVerifier:
+    """Verifies a JWT against one issuer, its audiences and its key set."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audiences: Iterable[str],
+        keys: KeyLookup,
+        algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+        leeway: float = 0.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.issuer = issuer
+        self.audiences = frozenset(audiences)
+        allowed = frozenset(algorithms)
+        unknown = allowed - RSA_ALGORITHMS
+        if unknown or not allowed:
+            raise ValueError(f"algorithms must be a non-empty subset of {sorted(RSA_ALGORITHMS)}")
+        if not issuer or not self.audiences:
+            raise ValueError("an issuer and at least one audience are required")
+        registry = get_default_algorithms()
+        self._algorithms: dict[str, Algorithm] = {name: registry[name] for name in allowed}
+        self._keys = keys
+        self._leeway = leeway
+        self._clock = clock
+
+    def verify(self, token: str) -> VerifiedToken:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise TokenRejected("malformed", "token too long")
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise TokenRejected("malformed", f"{len(parts)} segments")
+        if not _B64URL.fullmatch(parts[1]):
+            raise TokenRejected("malformed")
+        header = _json_object(parts[0])
+        self._check_header(header)
+        key = self._keys.key_for(header["kid"])
+        if key is None:
+            raise TokenRejected("unknown_kid")
+        signature = _b64decode(parts[2])
+        signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+        if not self._algorithms[header["alg"]].verify(signing_input, key, signature):
+            raise TokenRejected("bad_signature")
+        claims = _json_object(parts[1])
+        self._check_claims(claims)
+        return VerifiedToken(header=header, claims=claims)
+
+    def _check_header(self, header: Mapping[str, Any]) -> None:
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            raise TokenRejected("bad_algorithm")
+        if "crit" in header:
+            # RFC 7515 4.1.11: extensions we do not understand make the token invalid.
+            raise TokenRejected("unsupported_crit")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise TokenRejected("missing_kid")
+
+    def _check_claims(self, claims: Mapping[str, Any]) -> None:
+        now = self._clock()
+        if claims.get("iss") != self.issuer:
+            raise TokenRejected("bad_issuer")
+        exp = claims.get("exp")
+        if not _number(exp):
+            raise TokenRejected("missing_exp")
+        if now >= exp + self._leeway:  # type: ignore[operator]
+            raise TokenRejected("expired")
+        for name in ("nbf", "iat"):
+            if name not in claims:
+                continue
+            value = claims[name]
+            if not _number(value):
+                raise TokenRejected(f"bad_{name}")
+            if value > now + self._leeway:
+                raise TokenRejected("not_yet_valid" if name == "nbf" else "issued_in_future")
+        self._check_audience(claims)
+
+    def _check_audience(self, claims: Mapping[str, Any]) -> None:
+        if "aud" in claims:
+            aud = claims["aud"]
+            values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+            if not any(isinstance(v, str) and v in self.audiences for v in values):
+                raise TokenRejected("bad_audience")
+            return
+        client_id = claims.get("client_id")
+        if not (isinstance(client_id, str) and client_id in self.audiences):
+            raise TokenRejected("bad_audience")

@@ -1,0 +1,52 @@
+"""Helpers shared by the test tiers: loading a function's module, events and a fake context."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+AUTHORIZER_DIR = ROOT / "src" / "authorizer"
+TEST_ROUTE_DIR = ROOT / "src" / "test_route"
+DEV_TOKEN_PLACEHOLDER = "__DEV_TOKEN__"
+_counter = itertools.count()
+
+
+def load_function(code_dir: Path, module: str = "app") -> ModuleType:
+    """Import a function's handler module fresh, as a new Lambda container would.
+
+    Each call runs the module's top level again (config, clients), under a unique name so
+    the two functions' ``app`` modules never shadow each other.
+    """
+    path = code_dir / f"{module}.py"
+    name = f"fn_{code_dir.name}_{module}_{next(_counter)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[name] = loaded
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def load_event(name: str, token: str | None = None) -> dict[str, Any]:
+    """A sample event from events/, with a fresh token in place of the placeholder."""
+    text = (EVENTS / name).read_text()
+    if token is not None:
+        text = text.replace(DEV_TOKEN_PLACEHOLDER, token)
+    event: dict[str, Any] = json.loads(text)
+    return event
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 128
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"

@@ -1,0 +1,64 @@
+"""Every row of the JWT case table, through the Lambda authorizer's handler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from types import ModuleType
+
+import pytest
+
+from devloop.issuer import DevIssuer
+from tests.cases import Case, build_header_value, load_cases
+from tests.support import load_event
+
+CASES = load_cases()
+
+
+def test_table_is_big_enough_and_ids_are_unique():
+    assert len(CASES) >= 40
+    assert len({case.id for case in CASES}) == len(CASES)
+
+
+@pytest.fixture
+def authorizer_for(load_authorizer: Callable[..., ModuleType]) -> Callable[[tuple[str, ...]], ModuleType]:
+    loaded: dict[tuple[str, ...], ModuleType] = {}
+
+    def get(scopes: tuple[str, ...]) -> ModuleType:
+        if scopes not in loaded:
+            loaded[scopes] = load_authorizer(REQUIRED_SCOPES=",".join(scopes))
+        return loaded[scopes]
+
+    return get
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_lambda_authorizer_gives_the_tables_answer(
+    case: Case, issuer: DevIssuer, authorizer_for, lambda_context, caplog: pytest.LogCaptureFixture
+):
+    # GIVEN the authorizer configured for the row's route scopes, and the row's header
+    app = authorizer_for(case.scopes)
+    value = build_header_value(case, issuer)
+    event = load_event("authorizer-v2-valid.json")
+    event["headers"]["authorization"] = value
+    event["identitySource"] = [value]
+
+    # WHEN API Gateway invokes it
+    with caplog.at_level(logging.INFO, logger="authorizer"):
+        response = app.lambda_handler(event, lambda_context)
+
+    # THEN it answers as the table says, with the table's reason, and logs no token material
+    assert response["isAuthorized"] is (case.expect == "allow")
+    decisions = [r for r in caplog.records if r.getMessage() == "authorization decision"]
+    assert len(decisions) == 1
+    assert getattr(decisions[0], "reason") == (case.reason or "ok")  # noqa: B009 - set via extra=
+    if case.expect == "allow":
+        assert response["context"]["sub"] == "case-client@clients"
+    else:
+        assert "context" not in response
+    token = value.split()[-1] if value.strip() else ""
+    for record in caplog.records:
+        logged = repr(record.__dict__)
+        for piece in {token, *token.split(".")}:
+            if len(piece) >= 16:
+                assert piece not in logged, f"token material in log record {record.getMessage()!r}"

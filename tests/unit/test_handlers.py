@@ -1,0 +1,137 @@
+"""Both handlers with the sample events from events/, and with events nobody should send."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devloop.issuer import DevIssuer
+from tests.support import EVENTS, TEST_ROUTE_DIR, load_event, load_function
+
+TEST_ROUTE = load_function(TEST_ROUTE_DIR)
+
+
+def test_valid_event_with_a_fresh_token_is_allowed_with_a_context_that_holds_no_token(
+    load_authorizer, issuer: DevIssuer, lambda_context
+):
+    # GIVEN the sample v2 REQUEST event, carrying a token minted now
+    app = load_authorizer()
+    token = issuer.mint(scopes=["read:test"], client_id="cli-123")
+    event = load_event("authorizer-v2-valid.json", token=token)
+
+    # WHEN the authorizer answers
+    response = app.lambda_handler(event, lambda_context)
+
+    # THEN it is a simple response carrying what a handler needs, and never the token
+    assert response == {
+        "isAuthorized": True,
+        "context": {"sub": "dev-client@clients", "scope": "read:test", "clientId": "cli-123"},
+    }
+    assert token not in json.dumps(response)
+
+
+@pytest.mark.parametrize("name", ["authorizer-v2-missing-header.json", "authorizer-v2-malformed.json"])
+def test_bad_sample_events_are_denied(load_authorizer, lambda_context, name):
+    assert load_authorizer().lambda_handler(load_event(name), lambda_context) == {"isAuthorized": False}
+
+
+def test_the_committed_valid_event_holds_a_placeholder_not_a_token(load_authorizer, lambda_context):
+    event = load_event("authorizer-v2-valid.json")
+    assert event["headers"]["authorization"] == "Bearer __DEV_TOKEN__"
+    assert load_authorizer().lambda_handler(event, lambda_context) == {"isAuthorized": False}
+
+
+def test_required_scope_is_enforced(load_authorizer, issuer: DevIssuer, lambda_context):
+    app = load_authorizer(REQUIRED_SCOPES="read:test")
+    allowed = load_event("authorizer-v2-valid.json", token=issuer.mint(scopes=["read:test"]))
+    denied = load_event("authorizer-v2-valid.json", token=issuer.mint(scopes=["write:test"]))
+    assert app.lambda_handler(allowed, lambda_context)["isAuthorized"] is True
+    assert app.lambda_handler(denied, lambda_context)["isAuthorized"] is False
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        [],
+        "text",
+        {},
+        {"headers": None},
+        {"headers": []},
+        {"headers": {"authorization": 7}},
+        {"headers": {"Authorization": ["Bearer", "x"]}},
+        {"headers": {1: "Bearer x"}},
+    ],
+)
+def test_hostile_event_shapes_are_denied_not_raised(load_authorizer, lambda_context, event):
+    assert load_authorizer().lambda_handler(event, lambda_context) == {"isAuthorized": False}
+
+
+def test_header_name_is_case_insensitive(load_authorizer, issuer: DevIssuer, lambda_context):
+    event = load_event("authorizer-v2-valid.json")
+    event["headers"] = {"AUTHORIZATION": f"Bearer {issuer.mint()}"}
+    assert load_authorizer().lambda_handler(event, lambda_context)["isAuthorized"] is True
+
+
+def test_an_unexpected_failure_is_a_logged_deny(
+    load_authorizer, issuer: DevIssuer, lambda_context, monkeypatch, caplog
+):
+    app = load_authorizer()
+
+    def explode(token: str):
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(app.VERIFIER, "verify", explode)
+    with caplog.at_level("INFO", logger="authorizer"):
+        response = app.lambda_handler(load_event("authorizer-v2-valid.json", token=issuer.mint()), lambda_context)
+    assert response == {"isAuthorized": False}
+    assert getattr(caplog.records[-1], "reason") == "internal_error"  # noqa: B009 - set via extra=
+
+
+def test_missing_configuration_fails_at_cold_start_with_a_clear_message(load_authorizer):
+    with pytest.raises(RuntimeError, match="ISSUER is required"):
+        load_authorizer(ISSUER="")
+
+
+@pytest.mark.parametrize(
+    ("name", "authorizer", "subject", "scopes"),
+    [
+        ("test-route-jwt.json", "jwt", "Xy7Kd0example@clients", ["read:test"]),
+        ("test-route-lambda.json", "lambda", "Xy7Kd0example@clients", ["read:test"]),
+        ("test-route-health.json", None, None, []),
+    ],
+)
+def test_test_route_echoes_the_caller(name, authorizer, subject, scopes, lambda_context):
+    event = load_event(name)
+    response = TEST_ROUTE.lambda_handler(event, lambda_context)
+    assert response["statusCode"] == 200
+    assert response["headers"] == {"content-type": "application/json"}
+    body = json.loads(response["body"])
+    assert (body["authorizer"], body["subject"], body["scopes"]) == (authorizer, subject, scopes)
+    assert body["route"] == event["routeKey"]
+    assert body["requestId"] == event["requestContext"]["requestId"]
+    if authorizer == "jwt":
+        assert body["claims"] == event["requestContext"]["authorizer"]["jwt"]["claims"]
+    if authorizer == "lambda":
+        assert body["context"] == event["requestContext"]["authorizer"]["lambda"]
+
+
+def test_test_route_uses_the_scope_claim_when_the_route_has_no_scopes(lambda_context):
+    event = load_event("test-route-jwt.json")
+    event["requestContext"]["authorizer"]["jwt"]["scopes"] = None
+    body = json.loads(TEST_ROUTE.lambda_handler(event, lambda_context)["body"])
+    assert body["scopes"] == ["read:test"]
+
+
+def test_every_event_file_is_covered_by_a_test():
+    covered = {
+        "authorizer-v2-valid.json",
+        "authorizer-v2-missing-header.json",
+        "authorizer-v2-malformed.json",
+        "test-route-jwt.json",
+        "test-route-lambda.json",
+        "test-route-health.json",
+        "env.json",
+    }
+    assert {path.name for path in EVENTS.glob("*.json")} == covered
