@@ -1,0 +1,239 @@
+"""template.yaml, checked with the real cfn-lint, the real SAM translator and SAM CLI's discovery."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from tests.support import ROOT
+
+TEMPLATE = ROOT / "template.yaml"
+SAM = Path(sys.executable).with_name("sam")
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+
+
+class _NoManagedPolicies:
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture(scope="module")
+def sam_template() -> dict[str, Any]:
+    return yaml_parse(TEMPLATE.read_text())
+
+
+@pytest.fixture(scope="module")
+def cfn(sam_template, monkeypatch_module) -> dict[str, Any]:
+    """The CloudFormation the real SAM translator produces (local CodeUri stood in by S3 URIs, as sam does)."""
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    template = copy.deepcopy(sam_template)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/" + resource["Properties"]["CodeUri"]
+    result: dict[str, Any] = transform(template, {}, _NoManagedPolicies())
+    return result
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def resources_of(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in cfn["Resources"].items() if r["Type"] == kind}
+
+
+def getatt_arn(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def test_cfn_lint_reports_nothing():
+    result = subprocess.run([str(CFN_LINT), str(TEMPLATE)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_sam_validate_lint_reports_nothing():
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run(
+        [str(SAM), "validate", "--lint", "--template-file", str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_sections_are_in_the_house_order():
+    keys = [line.split(":")[0] for line in TEMPLATE.read_text().splitlines() if line and line[0].isalpha()]
+    assert keys == [
+        "AWSTemplateFormatVersion",
+        "Transform",
+        "Description",
+        "Parameters",
+        "Conditions",
+        "Globals",
+        "Resources",
+        "Outputs",
+    ]
+
+
+def test_every_parameter_explains_itself_and_constrains_input(sam_template):
+    for name, parameter in sam_template["Parameters"].items():
+        assert parameter.get("Description"), name
+        assert parameter.get("ConstraintDescription"), name
+        assert {"AllowedPattern", "AllowedValues", "MinValue"} & parameter.keys(), name
+
+
+def test_every_integration_and_the_lambda_authorizer_use_the_invoke_role(cfn):
+    body = cfn["Resources"]["HttpApi"]["Properties"]["Body"]
+    operations = [(path, op) for path, item in body["paths"].items() for op in item.values()]
+    assert {path for path, _ in operations} == {"/test", "/lambda/test", "/health"}
+    for _, operation in operations:
+        integration = operation["x-amazon-apigateway-integration"]
+        assert integration["credentials"] == getatt_arn("ApiInvokeRole")
+        assert integration["type"] == "aws_proxy"
+        assert integration["payloadFormatVersion"] == "2.0"
+        assert "${TestRouteFunction.Arn}" in integration["uri"]["Fn::Sub"]
+    lam = body["components"]["securitySchemes"]["LambdaAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert lam["authorizerCredentials"] == getatt_arn("ApiInvokeRole")
+
+
+def test_invoke_role_is_trusted_by_api_gateway_only_and_invokes_exactly_the_two_functions(cfn):
+    role = cfn["Resources"]["ApiInvokeRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == {
+        "Effect": "Allow",
+        "Principal": {"Service": "apigateway.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert statements == [
+        {
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": [getatt_arn("TestRouteFunction"), getatt_arn("AuthorizerFunction")],
+        }
+    ]
+    assert "ManagedPolicyArns" not in role
+
+
+def test_api_gateway_gets_no_lambda_permission(cfn):
+    assert resources_of(cfn, "AWS::Lambda::Permission") == {}
+
+
+def test_jwt_authorizer_takes_issuer_and_audience_from_parameters(cfn):
+    schemes = cfn["Resources"]["HttpApi"]["Properties"]["Body"]["components"]["securitySchemes"]
+    jwt = schemes["JwtAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert jwt["type"] == "jwt"
+    assert jwt["jwtConfiguration"] == {"issuer": {"Ref": "Issuer"}, "audience": {"Ref": "Audience"}}
+    assert jwt["identitySource"] == "$request.header.Authorization"
+
+
+def test_lambda_authorizer_is_request_v2_simple_with_ttl_from_the_parameter(cfn):
+    schemes = cfn["Resources"]["HttpApi"]["Properties"]["Body"]["components"]["securitySchemes"]
+    lam = schemes["LambdaAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert lam["type"] == "request"
+    assert lam["authorizerPayloadFormatVersion"] == "2.0"
+    assert lam["enableSimpleResponses"] is True
+    assert lam["identitySource"] == ["$request.header.Authorization"]
+    assert lam["authorizerResultTtlInSeconds"] == {"Ref": "AuthorizerCacheTtl"}
+    assert "${__FunctionArn__}" in lam["authorizerUri"]["Fn::Sub"][0]
+    assert lam["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"] == getatt_arn("AuthorizerFunction")
+
+
+def test_routes_are_protected_as_documented(cfn):
+    paths = cfn["Resources"]["HttpApi"]["Properties"]["Body"]["paths"]
+    assert list(paths["/test"]["get"]["security"][0]) == ["JwtAuthorizer"]
+    assert paths["/lambda/test"]["get"]["security"] == [{"LambdaAuthorizer": []}]
+    assert "security" not in paths["/health"]["get"]
+    assert "security" not in cfn["Resources"]["HttpApi"]["Properties"]["Body"]
+
+
+def test_stage_is_default_and_auto_deploys(cfn):
+    (stage,) = resources_of(cfn, "AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["StageName"] == "$default"
+    assert stage["Properties"]["AutoDeploy"] is True
+
+
+def test_functions_are_sized_logged_and_least_privileged(cfn):
+    functions = resources_of(cfn, "AWS::Lambda::Function")
+    assert set(functions) == {"AuthorizerFunction", "TestRouteFunction"}
+    for name, function in functions.items():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.13"
+        assert props["Architectures"] == ["arm64"]
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        assert cfn["Resources"][log_group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        role = cfn["Resources"][props["Role"]["Fn::GetAtt"][0]]["Properties"]
+        assert "ManagedPolicyArns" not in role
+        statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        assert statements == [
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": getatt_arn(log_group),
+            }
+        ], name
+    auth_env = functions["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    assert auth_env["ISSUER"] == {"Ref": "Issuer"}
+    assert auth_env["AUDIENCE"] == {"Fn::Join": [",", {"Ref": "Audience"}]}
+
+
+def test_no_wildcard_actions_anywhere(cfn):
+    for name, role in resources_of(cfn, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in action for action in actions), name
+                assert statement["Resource"] != "*", name
+
+
+def test_outputs_give_urls_role_and_a_curl_line(sam_template):
+    outputs = sam_template["Outputs"]
+    assert set(outputs) == {"ApiEndpoint", "JwtTestUrl", "LambdaTestUrl", "HealthUrl", "InvokeRoleArn", "CurlExample"}
+    assert all(output.get("Description") for output in outputs.values())
+    assert "Authorization: Bearer $TOKEN" in outputs["CurlExample"]["Value"]["Fn::Sub"]
+
+
+def test_sam_cli_discovery_mounts_all_routes_with_the_lambda_authorizer():
+    """Ask SAM CLI's own providers what `sam local start-api` would mount (no Docker needed)."""
+    script = (
+        "from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider\n"
+        "from samcli.lib.providers.api_provider import ApiProvider\n"
+        "stacks, _ = SamLocalStackProvider.get_stacks('template.yaml')\n"
+        "for r in ApiProvider(stacks).api.routes:\n"
+        "    a = r.authorizer_object\n"
+        "    print('|'.join([r.path, ','.join(r.methods), r.function_name, r.payload_format_version,\n"
+        "        a.authorizer_name if a else '-', a.payload_version if a else '-',\n"
+        "        str(a.use_simple_response) if a else '-', ','.join(a._identity_sources_raw) if a else '-']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+    )
+    mounted = sorted(line for line in result.stdout.splitlines() if "|" in line)
+    assert mounted == [
+        "/health|GET|TestRouteFunction|2.0|-|-|-|-",
+        "/lambda/test|GET|TestRouteFunction|2.0|LambdaAuthorizer|2.0|True|$request.header.Authorization",
+        "/test|GET|TestRouteFunction|2.0|-|-|-|-",
+    ]
+    # SAM CLI cannot emulate JWT authorizers; it must say so rather than fail to start.
+    assert "Authorizer 'JwtAuthorizer' for route '/test' was not found" in result.stderr + result.stdout
