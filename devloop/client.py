@@ -1,0 +1,56 @@
+"""OAuth 2.0 client-credentials token requests, Auth0-style (also served by the dev issuer)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+class TokenError(Exception):
+    """The token endpoint could not be reached or refused the request."""
+
+
+def token_url(domain_or_issuer: str) -> str:
+    """``TENANT.auth0.com``, ``https://TENANT.auth0.com/`` or a dev issuer URL -> its /oauth/token."""
+    base = domain_or_issuer.strip()
+    if not base:
+        raise TokenError("no issuer or Auth0 domain given")
+    if "://" not in base:
+        base = "https://" + base
+    return base.rstrip("/") + "/oauth/token"
+
+
+def request_token(url: str, **fields: Any) -> str:
+    """POST a client-credentials grant and return the access token."""
+    body = {"grant_type": "client_credentials", **{k: v for k, v in fields.items() if v not in (None, "")}}
+    if not url.startswith(("https://", "http://")):
+        raise TokenError(f"token URL must be http(s): {url}")
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - scheme checked above
+            answer = json.loads(response.read(1 << 20))
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(2048).decode(errors="replace")
+        raise TokenError(f"{url} answered HTTP {exc.code}: {_error_text(detail)}") from exc
+    except urllib.error.URLError as exc:
+        raise TokenError(f"cannot reach {url}: {exc.reason} (is the issuer running? try: make local)") from exc
+    except (OSError, ValueError) as exc:
+        raise TokenError(f"bad answer from {url}: {type(exc).__name__}") from exc
+    token = answer.get("access_token") if isinstance(answer, dict) else None
+    if not isinstance(token, str):
+        raise TokenError(f"{url} answered without an access_token")
+    return token
+
+
+def _error_text(body: str) -> str:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body.strip()[:200] or "no details"
+    if isinstance(parsed, dict):
+        return str(parsed.get("error_description") or parsed.get("error") or parsed)[:200]
+    return str(parsed)[:200]
