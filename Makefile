@@ -11,6 +11,8 @@ API_PORT    ?= 3000
 ISSUER_PORT ?= 3001
 SCOPES      ?= read:test
 AUDIENCE    ?= https://api.example.com
+# Containers started by sam local reach the dev issuer through the docker bridge's gateway.
+DOCKER_BRIDGE_IP ?= $(shell ip -4 -o addr show docker0 2>/dev/null | awk '{print $$4}' | cut -d/ -f1)
 SAM_LOCAL_FLAGS ?= --skip-pull-image --add-host host.docker.internal:host-gateway
 
 # Auth0 settings for `make auth0-token` come from the environment or a git-ignored .env.
@@ -96,6 +98,16 @@ event-token: install ## Write events/local/authorizer-v2-valid.json with a fresh
 	@token=$$($(PY) -m devloop token --issuer http://127.0.0.1:$(ISSUER_PORT)/ --audience "$(AUDIENCE)" --scope "$(SCOPES)") && \
 	  sed "s|__DEV_TOKEN__|$$token|g" events/authorizer-v2-valid.json > events/local/authorizer-v2-valid.json && \
 	  echo "wrote events/local/authorizer-v2-valid.json"
+
+.PHONY: local
+local: install ## Local API on API_PORT + dev issuer on ISSUER_PORT, no AWS/Auth0/Docker (Ctrl-C stops)
+	@PYTHONPATH=src/authorizer $(PY) -m devloop serve --api-port $(API_PORT) --issuer-port $(ISSUER_PORT) \
+	  --audience "$(AUDIENCE)" $(foreach a,$(DOCKER_BRIDGE_IP),--issuer-also-on $(a))
+
+.PHONY: token
+token: install ## Print a fresh dev token (needs make local; SCOPES=, AUDIENCE=, VARIANT=expired|wrong_audience|...)
+	@PYTHONPATH=src/authorizer $(PY) -m devloop token --issuer http://127.0.0.1:$(ISSUER_PORT)/ \
+	  --audience "$(AUDIENCE)" --scope "$(SCOPES)" --variant "$(VARIANT)"
 
 .PHONY: start-api
 start-api: ## sam local start-api on API_PORT (Docker; JWT routes are NOT checked by SAM CLI, see README)

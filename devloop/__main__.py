@@ -23,6 +23,13 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    # Imported here: the gateway loads the SAM translator, which `token` has no use for.
+    from devloop.serve import run
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devloop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -35,6 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--scope", default="", help="space-separated scopes to request")
     token.add_argument("--variant", default="", help="dev issuer only: expired, wrong_audience, foreign_key, ...")
     token.set_defaults(run=_token)
+
+    serve = commands.add_parser("serve", help="run the dev issuer and the local API (make local)")
+    serve.add_argument("--template", default="template.yaml")
+    serve.add_argument("--api-port", type=int, default=3000)
+    serve.add_argument("--issuer-port", type=int, default=3001)
+    serve.add_argument("--issuer-also-on", action="append", help="extra address for the issuer (docker bridge)")
+    serve.add_argument("--audience", default="https://api.example.com")
+    serve.add_argument("--verbose", action="store_true", help="log every request")
+    serve.set_defaults(run=_serve)
 
     args = parser.parse_args(argv)
     try:

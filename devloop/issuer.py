@@ -203,5 +203,6 @@ class IssuerServer(ThreadingHTTPServer):
         return self
 
     def stop(self) -> None:
-        self.shutdown()
+        if self._thread is not None:  # shutdown() waits forever on a server that never ran
+            self.shutdown()
         self.server_close()

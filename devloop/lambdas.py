@@ -1,0 +1,216 @@
+"""Run the template's functions locally, each in worker processes of its own.
+
+A worker is a warm "container": a Python process whose import path is the function's
+``CodeUri`` only (plus the installed packages) and whose environment is what the template
+gives the function, so two functions' ``app`` modules or settings never meet. It imports the
+handler once and then answers one event per line on stdin with one result per line on its
+original stdout; the function's own prints go to stderr, like CloudWatch. A call that
+outlives the function's timeout kills the worker, as Lambda ends the sandbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from devloop.template import FAKE_ACCOUNT, FAKE_REGION, Function
+
+MAX_WORKERS_PER_FUNCTION = 4
+
+
+class FunctionError(Exception):
+    """The function raised, timed out, crashed or answered something that is not JSON."""
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen[bytes]
+
+    def call(self, event: Any, timeout: float) -> Any:
+        if self.process.stdin is None or self.process.stdout is None:
+            raise FunctionError("worker has no pipes")
+        self.process.stdin.write(json.dumps(event).encode() + b"\n")
+        self.process.stdin.flush()
+        line = _read_line(self.process.stdout.fileno(), timeout)
+        if line is None:
+            self.process.kill()
+            raise FunctionError(f"Task timed out after {timeout:.2f} seconds")
+        if not line:
+            raise FunctionError(f"the function's process exited (code {self.process.wait()})")
+        answer = json.loads(line)
+        if "error" in answer:
+            error = answer["error"]
+            raise FunctionError(f"{error.get('errorType')}: {error.get('errorMessage')}")
+        return answer["result"]
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def _read_line(fd: int, timeout: float) -> bytes | None:
+    """One line from a pipe, or None if it takes longer than ``timeout``."""
+    deadline = time.monotonic() + timeout
+    chunks = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            return None
+        chunk = os.read(fd, 65536)
+        chunks.append(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return b"".join(chunks)
+
+
+class FunctionPool:
+    """Warm workers for one function; more are started while all are busy, up to a cap."""
+
+    def __init__(self, function: Function) -> None:
+        self.function = function
+        self._idle: list[_Worker] = []
+        self._count = 0
+        self._lock = threading.Condition()
+        self.invocations = 0
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._borrow() as worker:
+            self.invocations += 1
+            return worker.call(event, self.function.timeout)
+
+    @contextlib.contextmanager
+    def _borrow(self) -> Iterator[_Worker]:
+        with self._lock:
+            while not self._idle and self._count >= MAX_WORKERS_PER_FUNCTION:
+                self._lock.wait()
+            worker = self._idle.pop() if self._idle else None
+            if worker is None:
+                self._count += 1
+        try:
+            worker = worker or self._start()
+        except BaseException:
+            with self._lock:
+                self._count -= 1
+                self._lock.notify()
+            raise
+        try:
+            yield worker
+        finally:
+            with self._lock:
+                if worker.alive():
+                    self._idle.append(worker)
+                else:
+                    self._count -= 1
+                self._lock.notify()
+
+    def _start(self) -> _Worker:
+        fn = self.function
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "AWS_REGION": FAKE_REGION,
+            "AWS_DEFAULT_REGION": FAKE_REGION,
+            "AWS_LAMBDA_FUNCTION_NAME": fn.logical_id,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout),
+            "AWS_LAMBDA_LOG_FORMAT": "JSON",
+            "AWS_ACCOUNT_ID": FAKE_ACCOUNT,
+            **fn.environment,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-c", _WORKER, fn.handler],
+            cwd=fn.code_dir,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        return _Worker(process)
+
+    def close(self) -> None:
+        with self._lock:
+            for worker in self._idle:
+                worker.process.kill()
+                worker.process.wait()
+            self._idle.clear()
+
+
+class Functions:
+    """All of the template's functions, by logical ID."""
+
+    def __init__(self, functions: dict[str, Function]) -> None:
+        self.pools = {name: FunctionPool(fn) for name, fn in functions.items()}
+
+    def invoke(self, name: str, event: dict[str, Any]) -> Any:
+        return self.pools[name].invoke(event)
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+
+
+# Runs inside the worker (isolated mode: -I ignores the user's site and PYTHON* variables,
+# so the code directory is put on sys.path explicitly, first, as Lambda's /var/task is).
+_WORKER = r"""
+import datetime, importlib, json, logging, os, sys, traceback, types
+
+sys.path.insert(0, os.getcwd())
+protocol = os.fdopen(os.dup(1), "w", buffering=1)
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+
+
+class LambdaJsonFormatter(logging.Formatter):
+    # Lambda's JSON log format: standard fields plus whatever the record carries in extra=.
+    standard = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+    def format(self, record):
+        entry = {
+            "timestamp": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(),
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in self.standard})
+        if record.exc_info:
+            entry["stackTrace"] = traceback.format_exception(*record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+handler_out = logging.StreamHandler(sys.stderr)
+handler_out.setFormatter(LambdaJsonFormatter())
+logging.basicConfig(level=logging.INFO, handlers=[handler_out])
+module_name, function_name = sys.argv[1].rsplit(".", 1)
+try:
+    handler = getattr(importlib.import_module(module_name), function_name)
+except Exception as exc:
+    init_error = exc
+    handler = None
+context = types.SimpleNamespace(
+    function_name=os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+    memory_limit_in_mb=int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]),
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:" + os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+    aws_request_id="",
+)
+for line in sys.stdin:
+    try:
+        if handler is None:
+            raise init_error
+        answer = {"result": handler(json.loads(line), context)}
+        text = json.dumps(answer)
+    except Exception as exc:
+        traceback.print_exc()
+        text = json.dumps({"error": {"errorType": type(exc).__name__, "errorMessage": str(exc)}})
+    protocol.write(text + "\n")
+"""

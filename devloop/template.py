@@ -1,0 +1,301 @@
+"""Read the HTTP API out of template.yaml, through the real SAM translator.
+
+The local gateway keeps no route table of its own: it asks the SAM translator for the
+CloudFormation that would be deployed, then reads the API's OpenAPI body (routes, authorizers,
+route scopes) and the functions (code, handler, environment, timeout) from it, resolving the
+intrinsics with the parameter values given (dev issuer instead of Auth0, for example).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FAKE_ACCOUNT = "123456789012"
+FAKE_REGION = "us-east-1"
+_ARN_FN = re.compile(r"arn:aws:lambda:[^:]+:[^:]+:function:([A-Za-z0-9_-]+)")
+_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "x-amazon-apigateway-any-method"}
+
+
+class TemplateError(Exception):
+    """The template cannot be served locally; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    timeout: float
+    memory: int
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    name: str
+    kind: str  # "jwt" or "request"
+    identity_sources: tuple[str, ...]
+    issuer: str = ""
+    audiences: tuple[str, ...] = ()
+    function: str = ""
+    ttl: int = 0
+    simple_responses: bool = False
+    payload_version: str = "2.0"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # upper case, or ANY
+    path: str
+    function: str
+    payload_version: str
+    authorizer: str | None
+    scopes: tuple[str, ...] = ()
+    pattern: re.Pattern[str] = field(default=re.compile(""), compare=False)
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class Api:
+    routes: tuple[Route, ...]
+    authorizers: dict[str, Authorizer]
+    functions: dict[str, Function]
+
+
+def _path_pattern(path: str) -> re.Pattern[str]:
+    regex = ""
+    for piece in re.split(r"(\{[^}]+\})", path):
+        if piece.startswith("{") and piece.endswith("+}"):
+            regex += f"(?P<{piece[1:-2]}>.+)"
+        elif piece.startswith("{"):
+            regex += f"(?P<{piece[1:-1]}>[^/]+)"
+        else:
+            regex += re.escape(piece)
+    return re.compile(regex + "$")
+
+
+class _Resolver:
+    """Just enough of CloudFormation's intrinsic functions for an API and its functions."""
+
+    def __init__(self, template: dict[str, Any], parameters: dict[str, str]) -> None:
+        self.template = template
+        self.parameters = {
+            name: str(parameters.get(name, spec.get("Default", "")))
+            for name, spec in template.get("Parameters", {}).items()
+        }
+        self.parameter_types = {name: spec.get("Type") for name, spec in template.get("Parameters", {}).items()}
+        self.conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            self.conditions[name] = bool(self.resolve(self.template["Conditions"][name]))
+        return self.conditions[name]
+
+    def resolve(self, value: Any) -> Any:  # noqa: C901 - one branch per intrinsic
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) != 1:
+            return {k: self.resolve(v) for k, v in value.items()}
+        ((name, arg),) = value.items()
+        if name == "Ref":
+            return self._ref(arg)
+        if name == "Fn::GetAtt":
+            logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            return self._getatt(logical_id, attribute)
+        if name == "Fn::Sub":
+            text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+            return re.sub(r"\$\{([^}!]+)\}", lambda m: str(self._sub_var(m.group(1), variables)), text)
+        if name == "Fn::Join":
+            separator, items = arg
+            return separator.join(str(i) for i in self.resolve(items))
+        if name == "Fn::If":
+            condition, if_true, if_false = arg
+            return self.resolve(if_true if self.condition(condition) else if_false)
+        if name == "Fn::Equals":
+            left, right = self.resolve(arg)
+            return left == right
+        if name == "Fn::Not":
+            return not self.resolve(arg[0])
+        if name == "Fn::And":
+            return all(self.resolve(a) for a in arg)
+        if name == "Fn::Or":
+            return any(self.resolve(a) for a in arg)
+        if name == "Condition":
+            return self.condition(arg)
+        return {name: self.resolve(arg)}
+
+    def _ref(self, name: str) -> Any:
+        pseudo = {
+            "AWS::Region": FAKE_REGION,
+            "AWS::AccountId": FAKE_ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": "local",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            value = self.parameters[name]
+            if self.parameter_types.get(name) == "CommaDelimitedList":
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return value
+        return name
+
+    def _getatt(self, logical_id: str, attribute: str) -> str:
+        if attribute == "Arn":
+            return f"arn:aws:lambda:{FAKE_REGION}:{FAKE_ACCOUNT}:function:{logical_id}"
+        return f"{logical_id}.{attribute}"
+
+    def _sub_var(self, name: str, variables: dict[str, Any]) -> Any:
+        if name in variables:
+            return variables[name]
+        if "." in name:
+            logical_id, attribute = name.split(".", 1)
+            return self._getatt(logical_id, attribute)
+        return self._ref(name)
+
+
+def translate(template_path: Path) -> dict[str, Any]:
+    """The CloudFormation the SAM translator makes of the template (CodeUri kept in the S3 key)."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", FAKE_REGION)
+    from samtranslator.model.exceptions import InvalidDocumentException
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    try:
+        template = yaml_parse(template_path.read_text())
+    except OSError as exc:
+        raise TemplateError(f"cannot read {template_path}: {exc.strerror}") from exc
+    except Exception as exc:  # yaml errors come in many types
+        raise TemplateError(f"{template_path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
+        raise TemplateError(f"{template_path} has no Resources section")
+    template = copy.deepcopy(template)
+    for resource in template["Resources"].values():
+        props = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
+            props["CodeUri"] = "s3://local/" + props["CodeUri"]
+    try:
+        result: dict[str, Any] = transform(template, {}, NoManagedPolicies())
+    except InvalidDocumentException as exc:
+        causes = "; ".join(str(cause) for cause in exc.causes)
+        raise TemplateError(f"{template_path} does not translate: {causes}") from exc
+    return result
+
+
+def load_api(template_path: Path, parameters: dict[str, str]) -> Api:
+    """Routes, authorizers and functions of the (single) HTTP API in the template."""
+    cfn = translate(template_path)
+    resolver = _Resolver(cfn, parameters)
+    base = template_path.parent
+    apis = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api" and "Body" in r["Properties"]]
+    if len(apis) != 1:
+        raise TemplateError(f"expected one HTTP API with an OpenAPI body in {template_path}, found {len(apis)}")
+    body = resolver.resolve(apis[0]["Properties"]["Body"])
+    functions = {
+        name: _function(name, resolver.resolve(r["Properties"]), base)
+        for name, r in cfn["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    authorizers = {
+        name: _authorizer(name, scheme["x-amazon-apigateway-authorizer"])
+        for name, scheme in body.get("components", {}).get("securitySchemes", {}).items()
+        if "x-amazon-apigateway-authorizer" in scheme
+    }
+    routes = tuple(_routes(body, functions, authorizers))
+    return Api(routes=routes, authorizers=authorizers, functions=functions)
+
+
+def _function(name: str, props: dict[str, Any], base: Path) -> Function:
+    key = props["Code"]["S3Key"]
+    env = (props.get("Environment") or {}).get("Variables") or {}
+    return Function(
+        logical_id=name,
+        code_dir=(base / key).resolve(),
+        handler=props.get("Handler", "app.lambda_handler"),
+        environment={k: str(v) for k, v in env.items()},
+        timeout=float(props.get("Timeout", 3)),
+        memory=int(props.get("MemorySize", 128)),
+    )
+
+
+def _function_from_arn(text: str) -> str:
+    match = _ARN_FN.search(text)
+    if not match:
+        raise TemplateError(f"cannot find a Lambda function in {text!r}")
+    return match.group(1)
+
+
+def _authorizer(name: str, spec: dict[str, Any]) -> Authorizer:
+    kind = str(spec.get("type", "")).lower()
+    sources = spec.get("identitySource", [])
+    sources = tuple(s.strip() for s in (sources.split(",") if isinstance(sources, str) else sources))
+    if kind == "jwt":
+        config = spec.get("jwtConfiguration", {})
+        audiences = config.get("audience", [])
+        return Authorizer(
+            name=name,
+            kind="jwt",
+            identity_sources=sources,
+            issuer=str(config.get("issuer", "")),
+            audiences=tuple(audiences if isinstance(audiences, list) else [audiences]),
+        )
+    if kind == "request":
+        if not spec.get("enableSimpleResponses"):
+            raise TemplateError(f"authorizer {name}: only simple responses are emulated locally")
+        return Authorizer(
+            name=name,
+            kind="request",
+            identity_sources=sources,
+            function=_function_from_arn(str(spec.get("authorizerUri", ""))),
+            ttl=int(spec.get("authorizerResultTtlInSeconds", 300)),
+            simple_responses=True,
+            payload_version=str(spec.get("authorizerPayloadFormatVersion", "2.0")),
+        )
+    raise TemplateError(f"authorizer {name}: type {kind!r} is not emulated locally")
+
+
+def _routes(body: dict[str, Any], functions: dict[str, Function], authorizers: dict[str, Authorizer]) -> list[Route]:
+    routes = []
+    default_security = body.get("security")
+    for path, item in body.get("paths", {}).items():
+        for method, operation in item.items():
+            if method.lower() not in _METHODS:
+                continue
+            integration = operation.get("x-amazon-apigateway-integration") or {}
+            function = _function_from_arn(str(integration.get("uri", "")))
+            if function not in functions:
+                raise TemplateError(f"{method.upper()} {path}: function {function} is not in the template")
+            security = operation.get("security", default_security) or []
+            authorizer, scopes = None, ()
+            if security and security[0]:
+                ((authorizer, scopes),) = security[0].items()
+                if authorizer not in authorizers:
+                    raise TemplateError(f"{method.upper()} {path}: authorizer {authorizer} is not defined")
+            name = "ANY" if method.lower() == "x-amazon-apigateway-any-method" else method.upper()
+            routes.append(
+                Route(
+                    method=name,
+                    path=path,
+                    function=function,
+                    payload_version=str(integration.get("payloadFormatVersion", "2.0")),
+                    authorizer=authorizer,
+                    scopes=tuple(scopes or ()),
+                    pattern=_path_pattern(path),
+                )
+            )
+    return routes

@@ -1,0 +1,168 @@
+"""The local loop over real HTTP on 127.0.0.1: dev issuer + gateway built from template.yaml."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from devloop.serve import LocalStack
+from tests.e2e.conftest import Clock, http, start_stack
+from tests.support import ROOT
+
+PROTECTED = ["/test", "/lambda/test"]
+
+
+@pytest.mark.parametrize("path", PROTECTED)
+def test_valid_token_is_admitted_and_the_handler_sees_who_called(stack: LocalStack, path):
+    token = stack.dev_issuer.mint(scopes=["read:test"], client_id="cli-1")
+    reply = http(stack.api_url + path, token)
+    assert reply.status == 200
+    body = reply.json()
+    assert body["subject"] == "dev-client@clients"
+    assert body["scopes"] == ["read:test"]
+    assert body["route"] == f"GET {path}"
+    if path == "/test":
+        assert body["authorizer"] == "jwt"
+        assert body["claims"]["iss"] == stack.dev_issuer.issuer
+        assert body["claims"]["aud"] == "[https://api.example.com]"
+        assert body["claims"]["azp"] == "cli-1"
+    else:
+        assert body["authorizer"] == "lambda"
+        assert body["context"] == {"sub": "dev-client@clients", "scope": "read:test", "clientId": "cli-1"}
+
+
+@pytest.mark.parametrize("path", PROTECTED)
+def test_no_token_is_401_on_both(stack: LocalStack, path):
+    reply = http(stack.api_url + path)
+    assert (reply.status, reply.json()) == (401, {"message": "Unauthorized"})
+
+
+@pytest.mark.parametrize("variant", ["bad_signature", "expired", "wrong_audience", "foreign_key", "unknown_kid"])
+def test_bad_tokens_are_401_on_the_jwt_route_and_403_on_the_lambda_route(stack: LocalStack, variant):
+    token = stack.dev_issuer.mint(variant=variant)
+    jwt_reply = http(stack.api_url + "/test", token)
+    assert (jwt_reply.status, jwt_reply.json()) == (401, {"message": "Unauthorized"})
+    assert 'error="invalid_token"' in jwt_reply.headers["www-authenticate"]
+    lambda_reply = http(stack.api_url + "/lambda/test", token)
+    assert (lambda_reply.status, lambda_reply.json()) == (403, {"message": "Forbidden"})
+
+
+def test_health_is_public(stack: LocalStack):
+    reply = http(stack.api_url + "/health")
+    assert reply.status == 200
+    assert reply.json()["authorizer"] is None
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/nope"), ("POST", "/test"), ("GET", "/test/extra")])
+def test_unknown_route_is_404(stack: LocalStack, method, path):
+    reply = http(stack.api_url + path, method=method)
+    assert (reply.status, reply.json()) == (404, {"message": "Not Found"})
+
+
+def test_each_request_gets_its_own_request_id(stack: LocalStack):
+    ids = {http(stack.api_url + "/health").json()["requestId"] for _ in range(5)}
+    assert len(ids) == 5
+
+
+def test_lambda_authorizer_answers_are_cached_per_token_for_the_templates_ttl(stack: LocalStack, clock: Clock):
+    pool = stack.api_server.gateway.functions.pools["AuthorizerFunction"]
+    token, other = stack.dev_issuer.mint(), stack.dev_issuer.mint(subject="other@clients")
+    before = pool.invocations
+    for _ in range(3):
+        assert http(stack.api_url + "/lambda/test", token).status == 200
+    assert pool.invocations == before + 1
+    assert http(stack.api_url + "/lambda/test", other).status == 200
+    assert pool.invocations == before + 2
+    clock.now += 299
+    assert http(stack.api_url + "/lambda/test", token).status == 200
+    assert pool.invocations == before + 2
+    clock.now += 2  # past AuthorizerCacheTtl's default of 300 s
+    assert http(stack.api_url + "/lambda/test", token).status == 200
+    assert pool.invocations == before + 3
+
+
+def test_denies_are_cached_too(stack: LocalStack):
+    pool = stack.api_server.gateway.functions.pools["AuthorizerFunction"]
+    bad = stack.dev_issuer.mint(variant="bad_signature")
+    before = pool.invocations
+    assert [http(stack.api_url + "/lambda/test", bad).status for _ in range(3)] == [403, 403, 403]
+    assert pool.invocations == before + 1
+
+
+def test_cache_ttl_zero_invokes_every_time():
+    local = start_stack(AuthorizerCacheTtl="0")
+    try:
+        pool = local.api_server.gateway.functions.pools["AuthorizerFunction"]
+        token = local.dev_issuer.mint()
+        for _ in range(3):
+            assert http(local.api_url + "/lambda/test", token).status == 200
+        assert pool.invocations == 3
+    finally:
+        local.close()
+
+
+def test_required_scope_is_enforced_by_both_authorizers():
+    local = start_stack(RequiredScope="read:test")
+    try:
+        good = local.dev_issuer.mint(scopes=["read:test", "write:test"])
+        poor = local.dev_issuer.mint(scopes=["write:test"])
+        assert http(local.api_url + "/test", good).status == 200
+        assert http(local.api_url + "/lambda/test", good).status == 200
+        denied = http(local.api_url + "/test", poor)
+        assert (denied.status, denied.json()) == (403, {"message": "Forbidden"})
+        assert 'error="insufficient_scope"' in denied.headers["www-authenticate"]
+        assert http(local.api_url + "/lambda/test", poor).status == 403
+        assert http(local.api_url + "/test", good).json()["scopes"] == ["read:test", "write:test"]
+    finally:
+        local.close()
+
+
+def test_tokens_over_http_from_the_issuers_client_credentials_endpoint(stack: LocalStack):
+    env = {**os.environ, "PYTHONPATH": "src/authorizer"}
+    port = stack.issuer_servers[0].port
+    result = subprocess.run(
+        ["make", "-s", "token", f"ISSUER_PORT={port}", "SCOPES=read:test write:test"],
+        capture_output=True, text=True, cwd=ROOT, env=env, check=True,
+    )
+    token = result.stdout.strip().splitlines()[-1]
+    body = http(stack.api_url + "/test", token).json()
+    assert body["scopes"] == ["read:test", "write:test"]
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devloop", "serve", *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env={**os.environ, "PYTHONPATH": "src/authorizer"},
+    )
+
+
+def test_busy_port_is_one_clear_line(stack: LocalStack):
+    result = _serve("--api-port", "0", "--issuer-port", str(stack.issuer_servers[0].port))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: port {stack.issuer_servers[0].port} on 127.0.0.1 is busy; choose another with ISSUER_PORT=..."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Resources: [unclosed", "is not valid YAML"),
+        ("Description: no resources\n", "has no Resources section"),
+        (
+            "Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n"
+            "    Properties: {Handler: app.h, Runtime: python3.13}\n",
+            "does not translate",
+        ),
+    ],
+)
+def test_broken_template_is_one_clear_line(tmp_path, text, expected):
+    broken = tmp_path / "template.yaml"
+    broken.write_text(text)
+    result = _serve("--template", str(broken), "--api-port", "0", "--issuer-port", "0")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr
