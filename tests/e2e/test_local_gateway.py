@@ -125,7 +125,11 @@ def test_tokens_over_http_from_the_issuers_client_credentials_endpoint(stack: Lo
     port = stack.issuer_servers[0].port
     result = subprocess.run(
         ["make", "-s", "token", f"ISSUER_PORT={port}", "SCOPES=read:test write:test"],
-        capture_output=True, text=True, cwd=ROOT, env=env, check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
     )
     token = result.stdout.strip().splitlines()[-1]
     body = http(stack.api_url + "/test", token).json()
@@ -135,7 +139,11 @@ def test_tokens_over_http_from_the_issuers_client_credentials_endpoint(stack: Lo
 def _serve(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "devloop", "serve", *args],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, env={**os.environ, "PYTHONPATH": "src/authorizer"},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": "src/authorizer"},
     )
 
 

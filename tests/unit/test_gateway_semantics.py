@@ -1,0 +1,177 @@
+"""The gateway's API Gateway semantics, with the functions replaced by a recording boundary."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+from devloop.gateway import Gateway, Request
+from devloop.issuer import DevIssuer
+from devloop.lambdas import FunctionError
+from devloop.template import Api, load_api
+from tests.cases import Case, build_header_value, load_cases
+from tests.support import ROOT
+
+CASES = load_cases()
+
+
+class RecordingFunctions:
+    """Stands where Lambda would: records each event, answers what the test scripts."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.answers: dict[str, Any] = {"AuthorizerFunction": {"isAuthorized": True, "context": {"sub": "s"}}}
+
+    def invoke(self, name: str, event: dict[str, Any]) -> Any:
+        self.events.append((name, event))
+        answer = self.answers.get(name, {"statusCode": 200, "body": "ok"})
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def close(self) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def api(issuer: DevIssuer) -> Api:
+    return load_api(ROOT / "template.yaml", {"Issuer": issuer.issuer, "Audience": "https://api.example.com"})
+
+
+@pytest.fixture
+def functions() -> RecordingFunctions:
+    return RecordingFunctions()
+
+
+@pytest.fixture
+def gateway(api: Api, functions: RecordingFunctions) -> Gateway:
+    return Gateway(api, functions)  # type: ignore[arg-type]
+
+
+def get(gateway: Gateway, target: str, *headers: tuple[str, str], method: str = "GET", body: bytes = b""):
+    return gateway.handle(Request(method, target, list(headers), body))
+
+
+def test_integration_event_is_payload_2_0(gateway: Gateway, functions: RecordingFunctions):
+    get(
+        gateway,
+        "/health?a=1&b=2&a=3&empty=",
+        ("X-Custom", "One"),
+        ("x-custom", "Two"),
+        ("Cookie", "c1=v1; c2=v2"),
+        ("Content-Type", "application/octet-stream"),
+        method="GET",
+        body=b"\x00\xffbinary",
+    )
+    ((name, event),) = functions.events
+    assert name == "TestRouteFunction"
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "GET /health"
+    assert event["rawPath"] == "/health"
+    assert event["rawQueryString"] == "a=1&b=2&a=3&empty="
+    assert event["queryStringParameters"] == {"a": "1,3", "b": "2", "empty": ""}
+    assert event["cookies"] == ["c1=v1", "c2=v2"]
+    assert event["headers"]["x-custom"] == "One,Two"
+    assert all(key == key.lower() for key in event["headers"])
+    assert "cookie" not in event["headers"]
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == b"\x00\xffbinary"
+    context = event["requestContext"]
+    assert context["stage"] == "$default"
+    assert context["http"]["method"] == "GET"
+    assert context["timeEpoch"] > 1_700_000_000_000  # milliseconds
+    assert "authorizer" not in context
+
+
+def test_text_bodies_are_passed_as_text(gateway: Gateway, functions: RecordingFunctions):
+    get(gateway, "/health", ("Content-Type", "application/json"), body=b'{"k": 1}')
+    event = functions.events[0][1]
+    assert (event["body"], event["isBase64Encoded"]) == ('{"k": 1}', False)
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "headers", "body"),
+    [
+        ({"statusCode": 201, "headers": {"X-A": "b"}, "body": "made"}, 201, {"x-a": "b"}, b"made"),
+        (
+            {"statusCode": 200, "body": base64.b64encode(b"\x01\x02").decode(), "isBase64Encoded": True},
+            200,
+            {},
+            b"\x01\x02",
+        ),
+        ({"hello": "world"}, 200, {"content-type": "application/json"}, b'{"hello": "world"}'),
+        ("just a string", 200, {"content-type": "application/json"}, b'"just a string"'),
+        ({"statusCode": "200"}, 500, {}, b'{"message": "Internal Server Error"}'),
+        ({"statusCode": 200, "body": {"not": "a string"}}, 500, {}, b'{"message": "Internal Server Error"}'),
+        (FunctionError("ValueError: boom"), 500, {}, b'{"message": "Internal Server Error"}'),
+    ],
+)
+def test_response_mapping(gateway: Gateway, functions: RecordingFunctions, answer, status, headers, body):
+    functions.answers["TestRouteFunction"] = answer
+    response = get(gateway, "/health")
+    assert response.status == status
+    assert response.body == body
+    assert headers.items() <= dict(response.headers).items()
+
+
+def test_cookies_in_the_answer_become_set_cookie_headers(gateway: Gateway, functions: RecordingFunctions):
+    functions.answers["TestRouteFunction"] = {"statusCode": 200, "cookies": ["a=1", "b=2; Secure"], "body": ""}
+    response = get(gateway, "/health")
+    assert [v for k, v in response.headers if k == "set-cookie"] == ["a=1", "b=2; Secure"]
+
+
+def test_lambda_authorizer_gets_the_v2_request_event_without_body(gateway: Gateway, functions: RecordingFunctions):
+    response = get(gateway, "/lambda/test?x=1", ("Authorization", "Bearer abc"), ("X-Up", "Case"), body=b"payload")
+    assert response.status == 200
+    (auth_name, auth_event), (route_name, route_event) = functions.events
+    assert auth_name == "AuthorizerFunction"
+    assert auth_event["type"] == "REQUEST"
+    assert auth_event["identitySource"] == ["Bearer abc"]
+    assert auth_event["routeArn"].endswith(":localapi01/$default/GET/lambda/test")
+    assert auth_event["headers"]["x-up"] == "Case"
+    assert "body" not in auth_event
+    assert route_event["requestContext"]["authorizer"] == {"lambda": {"sub": "s"}}
+    assert route_event["body"] == base64.b64encode(b"payload").decode()
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        ({"isAuthorized": False}, 403),
+        ({"isAuthorized": "true"}, 500),
+        ({"principalId": "x"}, 500),
+        (["not", "a", "dict"], 500),
+        (FunctionError("Task timed out after 5.00 seconds"), 500),
+    ],
+)
+def test_lambda_authorizer_outcomes(gateway: Gateway, functions: RecordingFunctions, answer, status):
+    functions.answers["AuthorizerFunction"] = answer
+    response = get(gateway, "/lambda/test", ("Authorization", "Bearer abc"))
+    assert response.status == status
+    assert [name for name, _ in functions.events] == ["AuthorizerFunction"]
+
+
+def test_missing_or_empty_identity_source_is_401_without_invoking(gateway: Gateway, functions: RecordingFunctions):
+    assert get(gateway, "/lambda/test").status == 401
+    assert get(gateway, "/lambda/test", ("Authorization", "")).status == 401
+    assert functions.events == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_jwt_emulation_gives_the_tables_answer(api: Api, functions: RecordingFunctions, issuer: DevIssuer, case: Case):
+    routes = tuple(dataclasses.replace(r, scopes=case.scopes) if r.path == "/test" else r for r in api.routes)
+    gateway = Gateway(dataclasses.replace(api, routes=routes), functions)  # type: ignore[arg-type]
+    response = get(gateway, "/test", ("Authorization", build_header_value(case, issuer)))
+    expected = {"allow": 200, "401": 401, "403": 403}[case.expect]
+    assert response.status == expected
+    if expected == 200:
+        claims = functions.events[0][1]["requestContext"]["authorizer"]["jwt"]["claims"]
+        assert claims["sub"] == "case-client@clients"
+        assert all(isinstance(value, str) for value in claims.values())
+    else:
+        assert functions.events == []
+        assert json.loads(response.body) == {"message": "Unauthorized" if expected == 401 else "Forbidden"}
