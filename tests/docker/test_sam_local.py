@@ -174,12 +174,11 @@ def start_api(built: Path, env_file: Path) -> Iterator[str]:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
-    subprocess.run(
-        "docker ps -aq --filter label=sam.cli.container.type | xargs -r docker rm -f",
-        shell=True,
-        capture_output=True,
-        check=False,  # noqa: S602 - fixed command, no input
-    )
+    leftovers = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=sam.cli.container.type"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    if leftovers:
+        subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True, check=False)
 
 
 def test_start_api_lambda_route_200_with_a_good_token(start_api, issuer_on_host):

@@ -127,7 +127,7 @@ def test_cookies_in_the_answer_become_set_cookie_headers(gateway: Gateway, funct
 def test_lambda_authorizer_gets_the_v2_request_event_without_body(gateway: Gateway, functions: RecordingFunctions):
     response = get(gateway, "/lambda/test?x=1", ("Authorization", "Bearer abc"), ("X-Up", "Case"), body=b"payload")
     assert response.status == 200
-    (auth_name, auth_event), (route_name, route_event) = functions.events
+    (auth_name, auth_event), (_, route_event) = functions.events
     assert auth_name == "AuthorizerFunction"
     assert auth_event["type"] == "REQUEST"
     assert auth_event["identitySource"] == ["Bearer abc"]
