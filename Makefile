@@ -21,7 +21,7 @@ export AUTH0_DOMAIN AUTH0_CLIENT_ID AUTH0_CLIENT_SECRET AUTH0_AUDIENCE
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-28s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: requirements-dev.txt src/authorizer/requirements.txt
 	python3 -m venv $(VENV)
@@ -73,23 +73,23 @@ auth0-token: install ## Print an Auth0 access token (client credentials; AUTH0_*
 	  --client-secret "$(AUTH0_CLIENT_SECRET)" --audience "$(AUTH0_AUDIENCE)"
 
 .PHONY: invoke-authorizer-valid
-invoke-authorizer-valid: event-token ## sam local invoke: the authorizer with a fresh dev token (needs make local)
+invoke-authorizer-valid: build event-token ## sam local invoke: the authorizer with a fresh dev token (needs make local)
 	$(SAM) local invoke AuthorizerFunction -e events/local/authorizer-v2-valid.json --env-vars events/env.json $(SAM_LOCAL_FLAGS)
 
 .PHONY: invoke-authorizer-malformed
-invoke-authorizer-malformed: ## sam local invoke: the authorizer with a malformed token
+invoke-authorizer-malformed: build ## sam local invoke: the authorizer with a malformed token
 	$(SAM) local invoke AuthorizerFunction -e events/authorizer-v2-malformed.json --env-vars events/env.json $(SAM_LOCAL_FLAGS)
 
 .PHONY: invoke-authorizer-missing
-invoke-authorizer-missing: ## sam local invoke: the authorizer with no Authorization header
+invoke-authorizer-missing: build ## sam local invoke: the authorizer with no Authorization header
 	$(SAM) local invoke AuthorizerFunction -e events/authorizer-v2-missing-header.json --env-vars events/env.json $(SAM_LOCAL_FLAGS)
 
 .PHONY: invoke-test-jwt invoke-test-lambda invoke-test-health
-invoke-test-jwt: ## sam local invoke: the test route as the JWT authorizer calls it
+invoke-test-jwt: build ## sam local invoke: the test route as the JWT authorizer calls it
 	$(SAM) local invoke TestRouteFunction -e events/test-route-jwt.json $(SAM_LOCAL_FLAGS)
-invoke-test-lambda: ## sam local invoke: the test route as the Lambda authorizer calls it
+invoke-test-lambda: build ## sam local invoke: the test route as the Lambda authorizer calls it
 	$(SAM) local invoke TestRouteFunction -e events/test-route-lambda.json $(SAM_LOCAL_FLAGS)
-invoke-test-health: ## sam local invoke: the public health route
+invoke-test-health: build ## sam local invoke: the public health route
 	$(SAM) local invoke TestRouteFunction -e events/test-route-health.json $(SAM_LOCAL_FLAGS)
 
 .PHONY: event-token
@@ -110,5 +110,5 @@ token: install ## Print a fresh dev token (needs make local; SCOPES=, AUDIENCE=,
 	  --audience "$(AUDIENCE)" --scope "$(SCOPES)" --variant "$(VARIANT)"
 
 .PHONY: start-api
-start-api: ## sam local start-api on API_PORT (Docker; JWT routes are NOT checked by SAM CLI, see README)
+start-api: build ## sam local start-api on API_PORT (Docker; JWT routes are NOT checked by SAM CLI, see README)
 	$(SAM) local start-api --port $(API_PORT) --env-vars events/env.json $(SAM_LOCAL_FLAGS)
