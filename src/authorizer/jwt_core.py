@@ -88,9 +88,10 @@ def fingerprint(token: str) -> str:
 
 def bearer_token(header_value: object) -> str:
     """The token in an Authorization header value: bare, or after a case-insensitive ``Bearer``."""
-    if not isinstance(header_value, str) or not header_value.strip():
+    # HTTP trims only spaces and tabs around a value (RFC 9110 OWS), not Unicode whitespace.
+    value = header_value.strip(" \t") if isinstance(header_value, str) else ""
+    if not value:
         raise TokenRejected("missing_token")
-    value = header_value.strip()
     match = _BEARER.match(value)
     if match:
         value = value[match.end() :]
@@ -131,9 +132,14 @@ def _b64decode(segment: str) -> bytes:
     if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
         raise TokenRejected("malformed")
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError) as exc:
         raise TokenRejected("malformed") from exc
+    # Canonical encodings only: spare bits in the last character would otherwise let many
+    # different token strings carry the same signature and pass as "the same" token.
+    if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment.encode("ascii"):
+        raise TokenRejected("malformed")
+    return raw
 
 
 def _reject_constant(name: str) -> Any:
@@ -187,7 +193,7 @@ class JwtVerifier:
         parts = token.split(".")
         if len(parts) != 3:
             raise TokenRejected("malformed", f"{len(parts)} segments")
-        if not _B64URL.fullmatch(parts[1]):
+        if not _B64URL.fullmatch(parts[1]) or not _B64URL.fullmatch(parts[2]):
             raise TokenRejected("malformed")
         header = _json_object(parts[0])
         self._check_header(header)

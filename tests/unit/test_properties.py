@@ -1,0 +1,69 @@
+"""Property-based: whatever arrives, the authorizer never raises and allows only the real token."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from devloop.issuer import DevIssuer
+from tests.support import LambdaContext
+
+pytestmark = pytest.mark.slow
+CONTEXT = LambdaContext()
+PROFILE = settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(scope="module")
+def warm(issuer: DevIssuer) -> tuple[ModuleType, str]:
+    """One warm authorizer container and one valid token (module-scoped: shared by all examples)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ISSUER", issuer.issuer)
+        patch.setenv("AUDIENCE", "https://api.example.com")
+        patch.delenv("JWKS_URI", raising=False)
+        patch.delenv("REQUIRED_SCOPES", raising=False)
+        from tests.support import AUTHORIZER_DIR, load_function
+
+        app = load_function(AUTHORIZER_DIR)
+    token = issuer.mint(lifetime=86400)
+    assert app.lambda_handler({"headers": {"authorization": f"Bearer {token}"}}, CONTEXT)["isAuthorized"]
+    return app, token
+
+
+def decide(app: ModuleType, header_value: object) -> dict:
+    return app.lambda_handler({"version": "2.0", "headers": {"authorization": header_value}}, CONTEXT)
+
+
+@PROFILE
+@given(value=st.one_of(st.text(), st.binary().map(lambda b: b.decode("latin-1")), st.none(), st.integers()))
+def test_arbitrary_header_values_never_raise_and_never_allow(warm, value):
+    app, _ = warm
+    assert decide(app, value) == {"isAuthorized": False}
+
+
+@st.composite
+def mutations(draw: st.DrawFn, token: str) -> str:
+    chars = list(token)
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        op = draw(st.sampled_from(["replace", "delete", "insert", "swap"]))
+        at = draw(st.integers(min_value=0, max_value=max(len(chars) - 1, 0)))
+        if op == "replace" and chars:
+            chars[at] = draw(st.characters())
+        elif op == "delete" and chars:
+            del chars[at]
+        elif op == "insert":
+            chars.insert(at, draw(st.characters()))
+        elif op == "swap" and len(chars) > 1:
+            chars[at], chars[at - 1] = chars[at - 1], chars[at]
+    return "".join(chars)
+
+
+@PROFILE
+@given(data=st.data())
+def test_mutated_tokens_are_denied_unless_unchanged(warm, data):
+    app, token = warm
+    mutated = data.draw(mutations(token))
+    answer = decide(app, f"Bearer {mutated}")
+    assert answer["isAuthorized"] is (mutated.strip(" \t") == token)
