@@ -1,4 +1,4 @@
-"""REQUEST Lambda authorizer for an HTTP API (payload 2.0, simple responses).
+"""REQUEST Lambda authorizer for an HTTP API (payload 2.0, simple responses), REST APIs too.
 
 It applies the same rules as API Gateway's built-in JWT authorizer (see ``jwt_core``), so
 ``/test`` (built-in) and ``/lambda/test`` (this function) accept and reject the same tokens.
@@ -10,6 +10,9 @@ Configuration (environment):
 - ``JWKS_COOLDOWN_SECONDS``: minimum time between refetches caused by an unknown ``kid``.
 - ``REQUIRED_SCOPES``: optional; the token needs at least one of them.
 - ``ALLOWED_ALGORITHMS``: optional; default ``RS256``.
+
+REST API (payload 1.0) TOKEN and REQUEST events get an IAM policy instead, scoped to the
+whole stage so that API Gateway's cached policy is right for every method and resource.
 
 It never raises: anything unexpected is a logged deny, never a 500 for the caller.
 """
@@ -102,10 +105,47 @@ def decide(authorization: str | None) -> Decision:
     return Decision(True, "ok", context=context, log=log)
 
 
+def stage_wide_resource(method_arn: object) -> str | None:
+    """``arn:...:API/STAGE/*`` from a REST ``methodArn``, so a cached allow fits every route.
+
+    API Gateway caches a REST authorizer's policy per token and reuses it for other methods and
+    resources; a policy naming only the first ``methodArn`` would then deny them (random 403s).
+    """
+    if not isinstance(method_arn, str) or not method_arn.startswith("arn:"):
+        return None
+    prefix, _, path = method_arn.partition("/")
+    stage = path.split("/", 1)[0]
+    if prefix.count(":") != 5 or not stage:
+        return None
+    return f"{prefix}/{stage}/*"
+
+
+def policy_response(decision: Decision, method_arn: object) -> dict[str, Any]:
+    """The REST (v1) answer: an IAM policy, principal and context."""
+    resource = stage_wide_resource(method_arn)
+    allowed = decision.allowed and resource is not None
+    return {
+        "principalId": decision.context.get("sub") or "anonymous",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Allow" if allowed else "Deny", "Resource": resource or "*"}
+            ],
+        },
+        "context": decision.context if allowed else {},
+    }
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
+    is_mapping = isinstance(event, Mapping)
+    # REST APIs send payload 1.0 events (TOKEN, or REQUEST with a methodArn); HTTP APIs send 2.0.
+    rest = is_mapping and event.get("version") != "2.0" and "methodArn" in event
     try:
-        authorization = header(event.get("headers") if isinstance(event, Mapping) else None, "authorization")
+        if rest and event.get("type") == "TOKEN":
+            authorization = event.get("authorizationToken")
+        else:
+            authorization = header(event.get("headers") if is_mapping else None, "authorization")
         decision = decide(authorization)
     except Exception as exc:  # a bug or an outage must still answer "deny", not a 500
         decision = Decision(False, "internal_error", log={"error": type(exc).__name__})
@@ -118,6 +158,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             **decision.log,
         },
     )
+    if rest:
+        return policy_response(decision, event.get("methodArn"))
     if decision.allowed:
         return {"isAuthorized": True, "context": decision.context}
     return {"isAuthorized": False}

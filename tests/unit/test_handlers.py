@@ -129,9 +129,53 @@ def test_every_event_file_is_covered_by_a_test():
         "authorizer-v2-valid.json",
         "authorizer-v2-missing-header.json",
         "authorizer-v2-malformed.json",
+        "authorizer-v1-token.json",
+        "authorizer-v1-request.json",
         "test-route-jwt.json",
         "test-route-lambda.json",
         "test-route-health.json",
         "env.json",
     }
     assert {path.name for path in EVENTS.glob("*.json")} == covered
+
+
+@pytest.mark.parametrize("name", ["authorizer-v1-token.json", "authorizer-v1-request.json"])
+def test_rest_events_get_a_stage_wide_allow_policy(load_authorizer, issuer: DevIssuer, lambda_context, name):
+    # GIVEN a REST API (payload 1.0) event with a fresh token
+    event = load_event(name, token=issuer.mint(scopes=["read:test"]))
+
+    # WHEN the same function answers it
+    response = load_authorizer().lambda_handler(event, lambda_context)
+
+    # THEN it is an IAM policy for the whole stage, safe to cache across methods and resources
+    assert response == {
+        "principalId": "dev-client@clients",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Action": "execute-api:Invoke",
+                    "Effect": "Allow",
+                    "Resource": "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*",
+                }
+            ],
+        },
+        "context": {"sub": "dev-client@clients", "scope": "read:test", "clientId": "dev-client"},
+    }
+
+
+@pytest.mark.parametrize("name", ["authorizer-v1-token.json", "authorizer-v1-request.json"])
+def test_rest_events_with_a_bad_token_get_a_deny_policy(load_authorizer, issuer: DevIssuer, lambda_context, name):
+    event = load_event(name, token=issuer.mint(variant="expired"))
+    response = load_authorizer().lambda_handler(event, lambda_context)
+    assert response["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+    assert response["context"] == {}
+
+
+@pytest.mark.parametrize("method_arn", [None, "", "not-an-arn", "arn:aws:execute-api:us-east-1:1:api", 7])
+def test_rest_allow_is_withheld_when_the_method_arn_is_unusable(
+    load_authorizer, issuer: DevIssuer, lambda_context, method_arn
+):
+    event = {"type": "TOKEN", "authorizationToken": f"Bearer {issuer.mint()}", "methodArn": method_arn}
+    statement = load_authorizer().lambda_handler(event, lambda_context)["policyDocument"]["Statement"][0]
+    assert statement == {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": "*"}
