@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,14 @@ def load_function(code_dir: Path, module: str = "app") -> ModuleType:
     sys.modules[name] = loaded
     spec.loader.exec_module(loaded)
     return loaded
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for "connection refused" and for servers to bind)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def load_event(name: str, token: str | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import pytest
 
 from devloop.issuer import DevIssuer, IssuerServer
 from tests.e2e.conftest import http
-from tests.support import EVENTS, ROOT, load_event
+from tests.support import EVENTS, ROOT, free_port, load_event
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 SAM = str(Path(sys.executable).with_name("sam"))
@@ -31,6 +31,10 @@ IMAGE = "public.ecr.aws/lambda/python:3.13-arm64"
 BUILD_IMAGE = "public.ecr.aws/sam/build-python3.13:latest-arm64"
 ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
 LOCAL_FLAGS = ["--skip-pull-image", "--add-host", "host.docker.internal:host-gateway"]
+
+
+def run_sam(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SAM, *args], capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=timeout, check=False)
 
 
 def _docker_problem() -> str | None:
@@ -58,15 +62,7 @@ def built() -> Path:
     problem = _docker_problem()
     if problem:
         pytest.skip(problem)
-    result = subprocess.run(
-        [SAM, "build", "--use-container", "--skip-pull-image"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=ENV,
-        timeout=1200,
-        check=False,
-    )
+    result = run_sam("build", "--use-container", "--skip-pull-image", timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return ROOT / ".aws-sam" / "build" / "template.yaml"
 
@@ -98,26 +94,8 @@ def env_file(issuer_on_host: DevIssuer, tmp_path_factory: pytest.TempPathFactory
 def sam_invoke(built: Path, function: str, event: dict[str, Any], env_file: Path, tmp_path: Path) -> Any:
     event_path = tmp_path / "event.json"
     event_path.write_text(json.dumps(event))
-    result = subprocess.run(
-        [
-            SAM,
-            "local",
-            "invoke",
-            function,
-            "-t",
-            str(built),
-            "-e",
-            str(event_path),
-            "--env-vars",
-            str(env_file),
-            *LOCAL_FLAGS,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=ENV,
-        timeout=300,
-        check=False,
+    result = run_sam(
+        "local", "invoke", function, "-t", str(built), "-e", str(event_path), "--env-vars", str(env_file), *LOCAL_FLAGS
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -146,9 +124,7 @@ def test_sam_local_invoke_test_route_events(built, env_file, tmp_path, name):
 
 @pytest.fixture(scope="module")
 def start_api(built: Path, env_file: Path) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     log = (env_file.parent / "start-api.log").open("w")
     process = subprocess.Popen(
         [SAM, "local", "start-api", "-t", str(built), "--port", str(port), "--env-vars", str(env_file), *LOCAL_FLAGS],

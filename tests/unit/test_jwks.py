@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from devloop.issuer import new_rsa_key, public_jwk
 from jwks import KeySource, discovery_url, parse_jwks
 from tests.jwks_server import FaultyJwksServer, running
+from tests.support import free_port
 
 
 class FakeClock:
@@ -95,19 +94,13 @@ def test_connection_refused_keeps_the_last_good_key_set(server):
     clock = FakeClock()
     source = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=1, max_age=10, clock=clock)
     assert source.key_for("a") is not None
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    source._jwks_uri = f"http://127.0.0.1:{closed_port}/jwks.json"
+    source._jwks_uri = f"http://127.0.0.1:{free_port()}/jwks.json"
     clock.now += 20
     assert source.key_for("a") is not None
 
 
 def test_cold_start_with_a_dead_endpoint_denies_instead_of_raising():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    source = KeySource(issuer=f"http://127.0.0.1:{port}/", timeout=0.5)
+    source = KeySource(issuer=f"http://127.0.0.1:{free_port()}/", timeout=0.5)
     assert source.key_for("a") is None
 
 
