@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from devloop import DEFAULT_AUDIENCE
 from devloop.client import TokenError, request_token, token_url
 
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--api-port", type=int, default=3000)
     serve.add_argument("--issuer-port", type=int, default=3001)
     serve.add_argument("--issuer-also-on", action="append", help="extra address for the issuer (docker bridge)")
-    serve.add_argument("--audience", default="https://api.example.com")
+    serve.add_argument("--audience", default=DEFAULT_AUDIENCE)
     serve.add_argument("--verbose", action="store_true", help="log every request")
     serve.set_defaults(run=_serve)
 

@@ -23,6 +23,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from devloop import DEFAULT_AUDIENCE
+
 VARIANTS = ("valid", "expired", "wrong_audience", "foreign_key", "bad_signature", "not_yet_valid", "unknown_kid")
 
 
@@ -46,7 +48,7 @@ def flip_signature(token: str) -> str:
 class DevIssuer:
     """Keys and token minting; ``serve()`` exposes them over HTTP."""
 
-    def __init__(self, issuer: str | None = None, default_audience: str = "https://api.example.com") -> None:
+    def __init__(self, issuer: str | None = None, default_audience: str = DEFAULT_AUDIENCE) -> None:
         """``issuer`` defaults to the address ``serve()`` binds, as ``http://HOST:PORT/``."""
         if issuer is not None and not issuer.endswith("/"):
             raise ValueError("issuer must end with '/', as Auth0's does")

@@ -46,7 +46,10 @@ class _Worker:
             raise FunctionError(f"Task timed out after {timeout:.2f} seconds")
         if not line:
             raise FunctionError(f"the function's process exited (code {self.process.wait()})")
-        answer = json.loads(line)
+        try:
+            answer = json.loads(line)
+        except ValueError as exc:
+            raise FunctionError("the function's process answered something that is not JSON") from exc
         if "error" in answer:
             error = answer["error"]
             raise FunctionError(f"{error.get('errorType')}: {error.get('errorMessage')}")
@@ -85,7 +88,6 @@ class FunctionPool:
 
     def invoke(self, event: dict[str, Any]) -> Any:
         with self._borrow() as worker:
-            self.invocations += 1
             return worker.call(event, self.function.timeout)
 
     @contextlib.contextmanager
@@ -93,6 +95,7 @@ class FunctionPool:
         with self._lock:
             while not self._idle and self._count >= MAX_WORKERS_PER_FUNCTION:
                 self._lock.wait()
+            self.invocations += 1
             worker = self._idle.pop() if self._idle else None
             if worker is None:
                 self._count += 1

@@ -12,12 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from devloop import DEFAULT_AUDIENCE
 from devloop.gateway import Gateway, Request, Response
 from devloop.issuer import DevIssuer, IssuerServer
 from devloop.lambdas import Functions
 from devloop.template import load_api
 
-DEFAULT_AUDIENCE = "https://api.example.com"
 LOGGER = logging.getLogger("devloop")
 
 

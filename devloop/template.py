@@ -44,8 +44,6 @@ class Authorizer:
     audiences: tuple[str, ...] = ()
     function: str = ""
     ttl: int = 0
-    simple_responses: bool = False
-    payload_version: str = "2.0"
 
 
 @dataclass(frozen=True)
@@ -255,16 +253,14 @@ def _authorizer(name: str, spec: dict[str, Any]) -> Authorizer:
             audiences=tuple(audiences if isinstance(audiences, list) else [audiences]),
         )
     if kind == "request":
-        if not spec.get("enableSimpleResponses"):
-            raise TemplateError(f"authorizer {name}: only simple responses are emulated locally")
+        if not spec.get("enableSimpleResponses") or spec.get("authorizerPayloadFormatVersion") != "2.0":
+            raise TemplateError(f"authorizer {name}: only payload 2.0 with simple responses is emulated locally")
         return Authorizer(
             name=name,
             kind="request",
             identity_sources=sources,
             function=_function_from_arn(str(spec.get("authorizerUri", ""))),
             ttl=int(spec.get("authorizerResultTtlInSeconds", 300)),
-            simple_responses=True,
-            payload_version=str(spec.get("authorizerPayloadFormatVersion", "2.0")),
         )
     raise TemplateError(f"authorizer {name}: type {kind!r} is not emulated locally")
 
