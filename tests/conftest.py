@@ -35,7 +35,7 @@ def load_authorizer(monkeypatch: pytest.MonkeyPatch, issuer: DevIssuer) -> Calla
 
     def load(**env: str) -> ModuleType:
         settings = {"ISSUER": issuer.issuer, "AUDIENCE": AUDIENCE, **env}
-        for name in ("ISSUER", "AUDIENCE", "JWKS_URI", "REQUIRED_SCOPES", "JWKS_COOLDOWN_SECONDS"):
+        for name in ("ISSUER", "AUDIENCE", "JWKS_URI", "REQUIRED_SCOPES", "ROUTE_SCOPES", "JWKS_COOLDOWN_SECONDS"):
             monkeypatch.delenv(name, raising=False)
         for name, value in settings.items():
             monkeypatch.setenv(name, value)

@@ -44,6 +44,24 @@ def free_port() -> int:
     return port
 
 
+def template_variant(directory: Path, *edits: tuple[str, str]) -> Path:
+    """A copy of template.yaml with exact text edits, written next to a copy of src/.
+
+    Each edit must apply exactly once, so a fixture can never silently stop meaning anything
+    when the template changes.
+    """
+    text = (ROOT / "template.yaml").read_text()
+    for old, new in edits:
+        assert text.count(old) == 1, f"edit does not apply exactly once: {old!r}"
+        text = text.replace(old, new)
+    target = directory / "template.yaml"
+    target.write_text(text)
+    src = directory / "src"
+    if not src.exists():
+        src.symlink_to(ROOT / "src", target_is_directory=True)
+    return target
+
+
 def load_event(name: str, token: str | None = None) -> dict[str, Any]:
     """A sample event from events/, with a fresh token in place of the placeholder."""
     text = (EVENTS / name).read_text()

@@ -9,10 +9,14 @@ Configuration (environment):
 - ``JWKS_URI``: optional; otherwise taken from the issuer's OIDC discovery document.
 - ``JWKS_COOLDOWN_SECONDS``: minimum time between refetches caused by an unknown ``kid``.
 - ``REQUIRED_SCOPES``: optional; the token needs at least one of them.
+- ``ROUTE_SCOPES``: optional JSON object, route key to scopes (``{"GET /admin": ["admin"]}``),
+  overriding ``REQUIRED_SCOPES`` for those routes. The authorizer's identity source must then
+  include ``$context.routeKey`` so that API Gateway caches answers per route.
 - ``ALLOWED_ALGORITHMS``: optional; default ``RS256``.
 
-REST API (payload 1.0) TOKEN and REQUEST events get an IAM policy instead, scoped to the
-whole stage so that API Gateway's cached policy is right for every method and resource.
+REST API (payload 1.0) TOKEN and REQUEST events get an IAM policy instead, written for the
+whole stage (with explicit denies for routes whose scopes the token lacks) so that API
+Gateway's cached policy is right for every method and resource.
 
 It never raises: anything unexpected is a logged deny, never a 500 for the caller.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +35,7 @@ from jwks import KeySource
 from jwt_core import (
     DEFAULT_ALGORITHMS,
     JwtVerifier,
+    ScopeRules,
     TokenRejected,
     bearer_token,
     fingerprint,
@@ -50,7 +56,7 @@ def _required(name: str) -> str:
 
 ISSUER = _required("ISSUER")
 AUDIENCES = parse_list(_required("AUDIENCE"))
-REQUIRED_SCOPES = parse_list(os.environ.get("REQUIRED_SCOPES"))
+SCOPE_RULES = ScopeRules.from_config(os.environ.get("REQUIRED_SCOPES"), os.environ.get("ROUTE_SCOPES"))
 KEYS = KeySource(
     issuer=ISSUER,
     jwks_uri=os.environ.get("JWKS_URI", "").strip() or None,
@@ -68,6 +74,7 @@ VERIFIER = JwtVerifier(
 class Decision:
     allowed: bool
     reason: str
+    scopes: tuple[str, ...] = ()
     context: dict[str, Any] = field(default_factory=dict)
     log: dict[str, Any] = field(default_factory=dict)
 
@@ -83,8 +90,8 @@ def header(headers: object, name: str) -> str | None:
     return None
 
 
-def decide(authorization: str | None) -> Decision:
-    """Allow or deny one Authorization header value. Pure apart from key lookups."""
+def authenticate(authorization: str | None) -> Decision:
+    """Is this Authorization header value a valid token? Scope rules are not applied here."""
     try:
         token = bearer_token(authorization)
     except TokenRejected as rejected:
@@ -95,14 +102,17 @@ def decide(authorization: str | None) -> Decision:
     except TokenRejected as rejected:
         return Decision(False, rejected.reason, log=log)
     log.update(sub=verified.subject, kid=verified.header.get("kid"))
-    if not scopes_satisfied(verified.scopes, REQUIRED_SCOPES):
-        return Decision(False, "insufficient_scope", log=log)
-    context = {
-        "sub": verified.subject,
-        "scope": " ".join(verified.scopes),
-        "clientId": verified.client_id,
-    }
-    return Decision(True, "ok", context=context, log=log)
+    scopes = tuple(verified.scopes)
+    context = {"sub": verified.subject, "scope": " ".join(scopes), "clientId": verified.client_id}
+    return Decision(True, "ok", scopes=scopes, context=context, log=log)
+
+
+def decide(authorization: str | None, route_key: object = None) -> Decision:
+    """Allow or deny one Authorization header value on one route (HTTP API, payload 2.0)."""
+    decision = authenticate(authorization)
+    if decision.allowed and not scopes_satisfied(decision.scopes, SCOPE_RULES.required(route_key)):
+        return Decision(False, "insufficient_scope", decision.scopes, log=decision.log)
+    return decision
 
 
 def stage_wide_resource(method_arn: object) -> str | None:
@@ -120,35 +130,85 @@ def stage_wide_resource(method_arn: object) -> str | None:
     return f"{prefix}/{stage}/*"
 
 
-def policy_response(decision: Decision, method_arn: object) -> dict[str, Any]:
-    """The REST (v1) answer: an IAM policy, principal and context."""
-    resource = stage_wide_resource(method_arn)
-    allowed = decision.allowed and resource is not None
-    return {
+def rest_resource(stage_prefix: str, route_key: str) -> str | None:
+    """The ``execute-api`` ARN pattern of a route key (``GET /items/{id}`` -> ``.../GET/items/*``)."""
+    method, _, path = route_key.partition(" ")
+    if not path:
+        return None
+    path = re.sub(r"\{[^/]*\}", "*", path)
+    return f"{stage_prefix}/{'*' if method == 'ANY' else method}{path}"
+
+
+def rest_policy(decision: Decision, method_arn: object) -> tuple[list[dict[str, Any]], bool]:
+    """IAM statements for a verified token, and whether they allow anything at all.
+
+    Allow the stage when the default rule holds and deny each route whose own rule fails;
+    otherwise allow only the routes whose own rule holds. Explicit denies win in IAM, so one
+    cached policy answers every route the same way a fresh call would.
+    """
+    stage = stage_wide_resource(method_arn)
+    if not decision.allowed or stage is None:
+        return [_statement("Deny", [stage or "*"])], False
+    prefix = stage.removesuffix("/*")
+    passing: list[str] = []
+    failing: list[str] = []
+    for route_key, required in SCOPE_RULES.routes.items():
+        resource = rest_resource(prefix, route_key)
+        if resource is not None:
+            (passing if scopes_satisfied(decision.scopes, required) else failing).append(resource)
+    if scopes_satisfied(decision.scopes, SCOPE_RULES.default):
+        statements = [_statement("Allow", [stage])]
+        if failing:
+            statements.append(_statement("Deny", failing))
+        return statements, True
+    if passing:
+        return [_statement("Allow", passing)], True
+    return [_statement("Deny", [stage])], False
+
+
+def _statement(effect: str, resources: list[str]) -> dict[str, Any]:
+    return {"Action": "execute-api:Invoke", "Effect": effect, "Resource": resources}
+
+
+def policy_response(decision: Decision, method_arn: object) -> tuple[dict[str, Any], Decision]:
+    """The REST (v1) answer: an IAM policy, principal and context; and the decision logged."""
+    statements, allows = rest_policy(decision, method_arn)
+    if decision.allowed and not allows:
+        reason = "insufficient_scope" if stage_wide_resource(method_arn) else "bad_method_arn"
+        decision = Decision(False, reason, decision.scopes, log=decision.log)
+    response = {
         "principalId": decision.context.get("sub") or "anonymous",
-        "policyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Action": "execute-api:Invoke", "Effect": "Allow" if allowed else "Deny", "Resource": resource or "*"}
-            ],
-        },
-        "context": decision.context if allowed else {},
+        "policyDocument": {"Version": "2012-10-17", "Statement": statements},
+        "context": decision.context if allows else {},
     }
+    return response, decision
+
+
+def _answer_rest(event: Mapping[str, Any]) -> tuple[dict[str, Any], Decision]:
+    if event.get("type") == "TOKEN":
+        authorization = event.get("authorizationToken")
+    else:
+        authorization = header(event.get("headers"), "authorization")
+    return policy_response(authenticate(authorization), event.get("methodArn"))
+
+
+def _answer_http(event: object) -> tuple[dict[str, Any], Decision]:
+    fields: Mapping[str, Any] = event if isinstance(event, Mapping) else {}
+    decision = decide(header(fields.get("headers"), "authorization"), fields.get("routeKey"))
+    if decision.allowed:
+        return {"isAuthorized": True, "context": decision.context}, decision
+    return {"isAuthorized": False}, decision
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
-    is_mapping = isinstance(event, Mapping)
     # REST APIs send payload 1.0 events (TOKEN, or REQUEST with a methodArn); HTTP APIs send 2.0.
-    rest = is_mapping and event.get("version") != "2.0" and "methodArn" in event
+    rest = isinstance(event, Mapping) and event.get("version") != "2.0" and "methodArn" in event
     try:
-        if rest and event.get("type") == "TOKEN":
-            authorization = event.get("authorizationToken")
-        else:
-            authorization = header(event.get("headers") if is_mapping else None, "authorization")
-        decision = decide(authorization)
+        response, decision = _answer_rest(event) if rest else _answer_http(event)
     except Exception as exc:  # a bug or an outage must still answer "deny", not a 500
         decision = Decision(False, "internal_error", log={"error": type(exc).__name__})
+        response = policy_response(decision, event.get("methodArn"))[0] if rest else {"isAuthorized": False}
     LOGGER.info(
         "authorization decision",
         extra={
@@ -158,8 +218,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             **decision.log,
         },
     )
-    if rest:
-        return policy_response(decision, event.get("methodArn"))
-    if decision.allowed:
-        return {"isAuthorized": True, "context": decision.context}
-    return {"isAuthorized": False}
+    return response

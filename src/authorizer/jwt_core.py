@@ -25,7 +25,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -121,6 +121,53 @@ def scopes_satisfied(granted: Iterable[str], required: Iterable[str]) -> bool:
     """AWS's route rule: no required scopes, or at least one of them granted."""
     required_set = set(required)
     return not required_set or not required_set.isdisjoint(granted)
+
+
+_ROUTE_KEY = re.compile(r"\$default|(?:ANY|GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) /[^\s]*")
+
+
+@dataclass(frozen=True)
+class ScopeRules:
+    """Which scopes a route needs: ``default`` unless the route key has its own entry.
+
+    Route keys are API Gateway's (``"GET /lambda/test"``, ``"ANY /items/{id}"``,
+    ``"$default"``). With route-specific entries the same token can be allowed on one route
+    and denied on another, so an authorizer's cached answer must be keyed by route too.
+    """
+
+    default: tuple[str, ...] = ()
+    routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, default: str | None, routes_json: str | None) -> ScopeRules:
+        """``REQUIRED_SCOPES`` and ``ROUTE_SCOPES`` (a JSON object of route key to scopes)."""
+        text = (routes_json or "").strip()
+        try:
+            raw = json.loads(text) if text else {}
+        except ValueError as exc:
+            raise ValueError(f"ROUTE_SCOPES is not JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ValueError("ROUTE_SCOPES must be a JSON object of route key to scopes")
+        routes: dict[str, tuple[str, ...]] = {}
+        for route_key, scopes in raw.items():
+            if not _ROUTE_KEY.fullmatch(route_key):
+                raise ValueError(f'ROUTE_SCOPES key {route_key!r} is not a route key like "GET /path"')
+            if isinstance(scopes, str):
+                routes[route_key] = parse_list(scopes)
+            elif isinstance(scopes, list) and all(isinstance(s, str) and s and " " not in s for s in scopes):
+                routes[route_key] = tuple(scopes)
+            else:
+                raise ValueError(f"ROUTE_SCOPES[{route_key!r}] must be a list of scope strings")
+        return cls(parse_list(default), routes)
+
+    @property
+    def route_specific(self) -> bool:
+        return any(scopes != self.default for scopes in self.routes.values())
+
+    def required(self, route_key: object) -> tuple[str, ...]:
+        if isinstance(route_key, str) and route_key in self.routes:
+            return self.routes[route_key]
+        return self.default
 
 
 def parse_list(value: str | None) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import pytest
 
 from devloop.serve import LocalStack
 from tests.e2e.conftest import Clock, http, start_stack
-from tests.support import ROOT
+from tests.support import ROOT, template_variant
 
 PROTECTED = ["/test", "/lambda/test"]
 
@@ -116,6 +116,39 @@ def test_required_scope_is_enforced_by_both_authorizers():
         assert 'error="insufficient_scope"' in denied.headers["www-authenticate"]
         assert http(local.api_url + "/lambda/test", poor).status == 403
         assert http(local.api_url + "/test", good).json()["scopes"] == ["read:test", "write:test"]
+    finally:
+        local.close()
+
+
+def _admin_route() -> tuple[str, str]:
+    """A copy of the template's /lambda/test path item, as /lambda/admin, before /health."""
+    text = (ROOT / "template.yaml").read_text()
+    item = text[text.index("          /lambda/test:\n") : text.index("          /health:\n")]
+    return "          /health:\n", item.replace("/lambda/test:", "/lambda/admin:") + "          /health:\n"
+
+
+ADMIN_ROUTE = _admin_route()
+ADMIN_RULE = ('ROUTE_SCOPES: ""', """ROUTE_SCOPES: '{"GET /lambda/admin": ["admin"]}'""")
+NO_ROUTE_IN_KEY = ("              Context: [routeKey]\n", "")
+
+
+@pytest.mark.parametrize("cache_key_has_route", [True, False])
+def test_a_cached_allow_for_one_route_opens_another_only_without_the_route_in_the_key(tmp_path, cache_key_has_route):
+    # GIVEN a second Lambda-authorized route that needs the "admin" scope
+    edits = [ADMIN_ROUTE, ADMIN_RULE] + ([] if cache_key_has_route else [NO_ROUTE_IN_KEY])
+    local = LocalStack(template_variant(tmp_path, *edits), clock=Clock()).start()
+    try:
+        token = local.dev_issuer.mint(scopes=["read:test"])
+        admin = local.dev_issuer.mint(scopes=["admin"])
+
+        # WHEN a token without "admin" is first allowed on /lambda/test, then tries /lambda/admin
+        assert http(local.api_url + "/lambda/test", token).status == 200
+        status = http(local.api_url + "/lambda/admin", token).status
+
+        # THEN with the route in the cache key it is refused; without it, the cached allow
+        # opens the admin route (the pitfall the template's identity source prevents)
+        assert status == (403 if cache_key_has_route else 200)
+        assert http(local.api_url + "/lambda/admin", admin).status == 200
     finally:
         local.close()
 

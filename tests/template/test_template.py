@@ -148,7 +148,7 @@ def test_lambda_authorizer_is_request_v2_simple_with_ttl_from_the_parameter(cfn)
     assert lam["type"] == "request"
     assert lam["authorizerPayloadFormatVersion"] == "2.0"
     assert lam["enableSimpleResponses"] is True
-    assert lam["identitySource"] == ["$request.header.Authorization"]
+    assert lam["identitySource"] == ["$request.header.Authorization", "$context.routeKey"]
     assert lam["authorizerResultTtlInSeconds"] == {"Ref": "AuthorizerCacheTtl"}
     assert "${__FunctionArn__}" in lam["authorizerUri"]["Fn::Sub"][0]
     assert lam["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"] == getatt_arn("AuthorizerFunction")
@@ -232,7 +232,7 @@ def test_sam_cli_discovery_mounts_all_routes_with_the_lambda_authorizer():
     mounted = sorted(line for line in result.stdout.splitlines() if "|" in line)
     assert mounted == [
         "/health|GET|TestRouteFunction|2.0|-|-|-|-",
-        "/lambda/test|GET|TestRouteFunction|2.0|LambdaAuthorizer|2.0|True|$request.header.Authorization",
+        "/lambda/test|GET|TestRouteFunction|2.0|LambdaAuthorizer|2.0|True|$request.header.Authorization,$context.routeKey",
         "/test|GET|TestRouteFunction|2.0|-|-|-|-",
     ]
     # SAM CLI cannot emulate JWT authorizers; it must say so rather than fail to start.

@@ -156,7 +156,7 @@ def test_rest_events_get_a_stage_wide_allow_policy(load_authorizer, issuer: DevI
                 {
                     "Action": "execute-api:Invoke",
                     "Effect": "Allow",
-                    "Resource": "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*",
+                    "Resource": ["arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*"],
                 }
             ],
         },
@@ -178,4 +178,4 @@ def test_rest_allow_is_withheld_when_the_method_arn_is_unusable(
 ):
     event = {"type": "TOKEN", "authorizationToken": f"Bearer {issuer.mint()}", "methodArn": method_arn}
     statement = load_authorizer().lambda_handler(event, lambda_context)["policyDocument"]["Statement"][0]
-    assert statement == {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": "*"}
+    assert statement == {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": ["*"]}
