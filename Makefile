@@ -99,6 +99,10 @@ event-token: install ## Write events/local/authorizer-v2-valid.json with a fresh
 	  sed "s|__DEV_TOKEN__|$$token|g" events/authorizer-v2-valid.json > events/local/authorizer-v2-valid.json && \
 	  echo "wrote events/local/authorizer-v2-valid.json"
 
+.PHONY: bench
+bench: install ## Benchmark vs the RSA-verify floor: warm, cold start, local gateway, package sizes (BENCH_ARGS=--profile)
+	$(PY) tools/bench.py $(BENCH_ARGS)
+
 .PHONY: local
 local: install ## Local API on API_PORT + dev issuer on ISSUER_PORT, no AWS/Auth0/Docker (Ctrl-C stops)
 	@PYTHONPATH=src/authorizer $(PY) -m devloop serve --api-port $(API_PORT) --issuer-port $(ISSUER_PORT) \

@@ -15,6 +15,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -129,6 +130,7 @@ class DevIssuer:
 class _Handler(BaseHTTPRequestHandler):
     server: IssuerServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # see devloop.serve: no 40 ms delayed-ACK stalls
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return
@@ -144,6 +146,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         issuer = self.server.issuer
+        with self.server.lock:
+            self.server.requests[self.path] += 1
         if self.path == "/.well-known/openid-configuration":
             self._send(200, issuer.discovery())
         elif self.path == "/.well-known/jwks.json":
@@ -193,6 +197,9 @@ class IssuerServer(ThreadingHTTPServer):
     def __init__(self, issuer: DevIssuer, host: str, port: int) -> None:
         super().__init__((host, port), _Handler)
         self.issuer = issuer
+        # GETs served per path: how the benchmark and tests count real JWKS fetches.
+        self.requests: Counter[str] = Counter()
+        self.lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     @property

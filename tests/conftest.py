@@ -9,6 +9,15 @@ from devloop.issuer import DevIssuer, IssuerServer
 from tests.support import AUTHORIZER_DIR, LambdaContext, load_function
 
 AUDIENCE = "https://api.example.com"
+AUTHORIZER_SETTINGS = (
+    "ISSUER",
+    "AUDIENCE",
+    "JWKS_URI",
+    "REQUIRED_SCOPES",
+    "ROUTE_SCOPES",
+    "JWKS_COOLDOWN_SECONDS",
+    "VERIFIED_CACHE_SIZE",
+)
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +44,7 @@ def load_authorizer(monkeypatch: pytest.MonkeyPatch, issuer: DevIssuer) -> Calla
 
     def load(**env: str) -> ModuleType:
         settings = {"ISSUER": issuer.issuer, "AUDIENCE": AUDIENCE, **env}
-        for name in ("ISSUER", "AUDIENCE", "JWKS_URI", "REQUIRED_SCOPES", "ROUTE_SCOPES", "JWKS_COOLDOWN_SECONDS"):
+        for name in AUTHORIZER_SETTINGS:
             monkeypatch.delenv(name, raising=False)
         for name, value in settings.items():
             monkeypatch.setenv(name, value)

@@ -23,10 +23,10 @@ import binascii
 import hashlib
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import Algorithm, get_default_algorithms
@@ -58,10 +58,16 @@ class KeyLookup:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
 class VerifiedToken:
-    header: Mapping[str, Any]
-    claims: Mapping[str, Any]
+    """A token that passed every rule: its header, claims and granted scopes."""
+
+    # Plain classes, not dataclasses: generating dataclass methods costs cold-start time.
+    __slots__ = ("claims", "header", "scopes")
+
+    def __init__(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> None:
+        self.header = header
+        self.claims = claims
+        self.scopes = tuple(token_scopes(claims))
 
     @property
     def subject(self) -> str:
@@ -76,14 +82,15 @@ class VerifiedToken:
                 return value
         return ""
 
-    @property
-    def scopes(self) -> list[str]:
-        return token_scopes(self.claims)
+
+def token_digest(token: str) -> bytes:
+    """SHA-256 of a token: the verified-claims cache key, and the source of its fingerprint."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
-def fingerprint(token: str) -> str:
-    """A short, non-reversible handle for a token, for logs and cache keys' diagnostics."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+def fingerprint(token: str, digest: bytes | None = None) -> str:
+    """A short, non-reversible handle for a token, safe to log."""
+    return (digest or token_digest(token))[:6].hex()
 
 
 def bearer_token(header_value: object) -> str:
@@ -123,10 +130,9 @@ def scopes_satisfied(granted: Iterable[str], required: Iterable[str]) -> bool:
     return not required_set or not required_set.isdisjoint(granted)
 
 
-_ROUTE_KEY = re.compile(r"\$default|(?:ANY|GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) /[^\s]*")
+_ROUTE_KEY = r"\$default|(?:ANY|GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) /[^\s]*"
 
 
-@dataclass(frozen=True)
 class ScopeRules:
     """Which scopes a route needs: ``default`` unless the route key has its own entry.
 
@@ -135,8 +141,11 @@ class ScopeRules:
     and denied on another, so an authorizer's cached answer must be keyed by route too.
     """
 
-    default: tuple[str, ...] = ()
-    routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    __slots__ = ("default", "routes")
+
+    def __init__(self, default: tuple[str, ...] = (), routes: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        self.default = default
+        self.routes: Mapping[str, tuple[str, ...]] = routes or {}
 
     @classmethod
     def from_config(cls, default: str | None, routes_json: str | None) -> ScopeRules:
@@ -150,7 +159,7 @@ class ScopeRules:
             raise ValueError("ROUTE_SCOPES must be a JSON object of route key to scopes")
         routes: dict[str, tuple[str, ...]] = {}
         for route_key, scopes in raw.items():
-            if not _ROUTE_KEY.fullmatch(route_key):
+            if not re.fullmatch(_ROUTE_KEY, route_key):
                 raise ValueError(f'ROUTE_SCOPES key {route_key!r} is not a route key like "GET /path"')
             if isinstance(scopes, str):
                 routes[route_key] = parse_list(scopes)
@@ -193,9 +202,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+# One decoder for every token: json.loads with an option builds a new decoder per call.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _json_object(segment: str) -> dict[str, Any]:
     try:
-        value = json.loads(_b64decode(segment), parse_constant=_reject_constant)
+        # RFC 7519: the segments are UTF-8 JSON (json.loads would also guess UTF-16 and -32).
+        value = _JSON.decode(_b64decode(segment).decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise TokenRejected("malformed") from exc
     if not isinstance(value, dict):
@@ -205,6 +219,44 @@ def _json_object(segment: str) -> dict[str, Any]:
 
 def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Verified(NamedTuple):
+    token: VerifiedToken
+    key: RSAPublicKey
+    expires_at: float
+
+
+class VerifiedCache:
+    """Tokens that passed every check, by SHA-256 of the token (the token itself is not kept).
+
+    An entry is used only until the token's ``exp`` and only while the issuer still publishes
+    the key that verified it. It holds verified claims, not decisions: route scope rules run
+    on every request after it. Oldest entries go first once ``max_entries`` is reached.
+    """
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self._entries: dict[bytes, _Verified] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, digest: bytes) -> _Verified | None:
+        return self._entries.get(digest)
+
+    def put(self, digest: bytes, entry: _Verified) -> None:
+        with self._lock:
+            if digest not in self._entries and len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)), None)
+            self._entries[digest] = entry
+
+    def discard(self, digest: bytes) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
 
 
 class JwtVerifier:
@@ -219,6 +271,7 @@ class JwtVerifier:
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
         leeway: float = 0.0,
         clock: Callable[[], float] = time.time,
+        cache: VerifiedCache | None = None,
     ) -> None:
         self.issuer = issuer
         self.audiences = frozenset(audiences)
@@ -233,8 +286,23 @@ class JwtVerifier:
         self._keys = keys
         self._leeway = leeway
         self._clock = clock
+        self._cache = cache
 
-    def verify(self, token: str) -> VerifiedToken:
+    def verify(self, token: str, digest: bytes | None = None) -> VerifiedToken:
+        """Every rule, or a cached result for this exact token; ``digest`` saves rehashing it."""
+        if self._cache is None:
+            return self._verify(token)[0]
+        digest = digest or token_digest(token)
+        hit = self._cache.get(digest)
+        if hit is not None:
+            if self._clock() < hit.expires_at and self._keys.key_for(hit.token.header["kid"]) is hit.key:
+                return hit.token
+            self._cache.discard(digest)
+        verified, key = self._verify(token)
+        self._cache.put(digest, _Verified(verified, key, verified.claims["exp"] + self._leeway))
+        return verified
+
+    def _verify(self, token: str) -> tuple[VerifiedToken, RSAPublicKey]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenRejected("malformed", "token too long")
         parts = token.split(".")
@@ -253,7 +321,7 @@ class JwtVerifier:
             raise TokenRejected("bad_signature")
         claims = _json_object(parts[1])
         self._check_claims(claims)
-        return VerifiedToken(header=header, claims=claims)
+        return VerifiedToken(header=header, claims=claims), key
 
     def _check_header(self, header: Mapping[str, Any]) -> None:
         alg = header.get("alg")

@@ -130,7 +130,7 @@ def test_lambda_authorizer_gets_the_v2_request_event_without_body(gateway: Gatew
     (auth_name, auth_event), (_, route_event) = functions.events
     assert auth_name == "AuthorizerFunction"
     assert auth_event["type"] == "REQUEST"
-    assert auth_event["identitySource"] == ["Bearer abc"]
+    assert auth_event["identitySource"] == ["Bearer abc", "GET /lambda/test"]
     assert auth_event["routeArn"].endswith(":localapi01/$default/GET/lambda/test")
     assert auth_event["headers"]["x-up"] == "Case"
     assert "body" not in auth_event

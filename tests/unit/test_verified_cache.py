@@ -1,0 +1,139 @@
+"""The verified-claims cache: a repeated token skips the RSA work, and nothing else changes.
+
+Keys come from a real JWKS server on 127.0.0.1, so withdrawal is a real key rotation.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from devloop.issuer import new_rsa_key, public_jwk
+from jwks import KeySource
+from jwt_core import JwtVerifier, TokenRejected, VerifiedCache, token_digest
+from tests.jwks_server import FaultyJwksServer, running
+
+KEY_A, KEY_B = new_rsa_key(), new_rsa_key()
+AUDIENCE = "https://api.example.com"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingAlgorithm:
+    """Wraps PyJWT's RS256 so a test can see whether a signature was checked."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.verifications = 0
+
+    def verify(self, message, key, signature) -> bool:
+        self.verifications += 1
+        return self.inner.verify(message, key, signature)
+
+
+@pytest.fixture
+def server():
+    with running(FaultyJwksServer({"keys": [public_jwk(KEY_A, "a")]})) as srv:
+        yield srv
+
+
+def make(server, *, max_entries: int = 16):
+    clock = Clock()
+    keys = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=0, max_age=3600, clock=clock)
+    verifier = JwtVerifier(
+        issuer=server.issuer, audiences=[AUDIENCE], keys=keys, clock=clock, cache=VerifiedCache(max_entries)
+    )
+    counter = CountingAlgorithm(verifier._algorithms["RS256"])
+    verifier._algorithms["RS256"] = counter  # type: ignore[assignment]  # duck-typed spy
+    return verifier, clock, counter
+
+
+def mint(server, *, key=KEY_A, kid: str = "a", lifetime: int = 600, **claims) -> str:
+    now = int(time.time())
+    payload = {"iss": server.issuer, "aud": AUDIENCE, "sub": "s", "iat": now, "exp": now + lifetime, **claims}
+    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid})
+
+
+def test_a_repeated_token_is_verified_once(server):
+    verifier, _, counter = make(server)
+    token = mint(server, scope="read")
+    answers = [verifier.verify(token) for _ in range(100)]
+    assert counter.verifications == 1
+    assert {a.claims["sub"] for a in answers} == {"s"}
+    assert answers[-1].scopes == ("read",)
+
+
+def test_a_cached_token_stops_working_at_exp(server):
+    verifier, clock, _ = make(server)
+    token = mint(server, lifetime=60)
+    verifier.verify(token)
+    clock.now += 61
+    with pytest.raises(TokenRejected) as rejected:
+        verifier.verify(token)
+    assert rejected.value.reason == "expired"
+
+
+def test_a_cached_token_stops_working_when_its_key_is_withdrawn(server):
+    verifier, clock, _ = make(server)
+    token = mint(server)
+    verifier.verify(token)
+    server.jwks = {"keys": [public_jwk(KEY_B, "b")]}
+    clock.now += 3600  # the key set's max age: the next lookup refetches
+    with pytest.raises(TokenRejected) as rejected:
+        verifier.verify(token)
+    assert rejected.value.reason == "unknown_kid"
+
+
+def test_a_replaced_key_under_the_same_kid_is_not_trusted_from_the_cache(server):
+    verifier, clock, counter = make(server)
+    token = mint(server)
+    verifier.verify(token)
+    server.jwks = {"keys": [public_jwk(KEY_B, "a")]}
+    clock.now += 3600
+    with pytest.raises(TokenRejected) as rejected:
+        verifier.verify(token)
+    assert (rejected.value.reason, counter.verifications) == ("bad_signature", 2)
+
+
+def test_the_cache_is_bounded_and_keyed_by_digest_not_by_token(server):
+    verifier, _, counter = make(server, max_entries=3)
+    tokens = [mint(server, jti=str(i)) for i in range(5)]
+    for token in tokens:
+        verifier.verify(token)
+    entries = verifier._cache._entries
+    assert len(entries) == 3
+    assert set(entries) == {token_digest(t) for t in tokens[2:]}
+    verifier.verify(tokens[0])  # evicted: checked again
+    assert counter.verifications == 6
+
+
+def test_rejections_are_not_cached(server):
+    verifier, _, counter = make(server)
+    forged = mint(server, key=KEY_B)
+    for _ in range(3):
+        with pytest.raises(TokenRejected):
+            verifier.verify(forged)
+    assert counter.verifications == 3
+    assert len(verifier._cache) == 0
+
+
+def test_the_authorizer_applies_route_scopes_on_a_cache_hit(load_authorizer, issuer, lambda_context):
+    app = load_authorizer(ROUTE_SCOPES='{"GET /admin": ["admin"]}')
+    header = f"Bearer {issuer.mint(scopes=['read:test'])}"
+    assert app.decide(header, "GET /lambda/test").allowed
+    assert len(app.VERIFIER._cache) == 1
+    assert app.decide(header, "GET /admin").reason == "insufficient_scope"
+
+
+def test_the_cache_can_be_turned_off(load_authorizer, issuer):
+    app = load_authorizer(VERIFIED_CACHE_SIZE="0")
+    assert app.VERIFIER._cache is None
+    assert app.decide(f"Bearer {issuer.mint()}").allowed
