@@ -39,8 +39,8 @@ lock: ## Re-pin requirements-dev.txt from requirements-dev.in (after changing a 
 	  .venv-lock/bin/pip freeze; } > requirements-dev.txt && rm -rf .venv-lock
 
 .PHONY: lint
-lint: install ## cfn-lint, sam validate --lint, ruff and mypy
-	$(VENV)/bin/cfn-lint template.yaml
+lint: install ## cfn-lint (with our pitfall rules in lint/rules), sam validate --lint, ruff and mypy
+	$(VENV)/bin/cfn-lint template.yaml --append-rules lint/rules
 	AWS_DEFAULT_REGION=$(REGION) $(SAM) validate --lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

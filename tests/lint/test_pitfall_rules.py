@@ -1,0 +1,91 @@
+"""The custom cfn-lint rules (lint/rules) through the real cfn-lint CLI.
+
+Each fixture template holds one known mistake and must fail with exactly its rule; the real
+template must pass; and realistic edits of the real template must trip the matching rule.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT, template_variant
+
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def lint(template: Path) -> list[tuple[str, int]]:
+    """(rule id, line) of every finding, built-in rules included."""
+    result = subprocess.run(
+        [str(CFN_LINT), str(template), "--format", "json", "--append-rules", str(ROOT / "lint" / "rules")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode in (0, 2, 4, 6, 8, 10, 12, 14), result.stderr  # non-zero: findings, not a crash
+    return [(m["Rule"]["Id"], m["Location"]["Start"]["LineNumber"]) for m in json.loads(result.stdout or "[]")]
+
+
+@pytest.mark.parametrize("fixture", sorted(FIXTURES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_each_fixture_fails_with_exactly_its_rule(fixture: Path):
+    expected = fixture.name.split("_")[0].upper()
+    assert {rule for rule, _ in lint(fixture)} == {expected}
+
+
+def test_the_shipped_template_passes_every_rule():
+    assert lint(ROOT / "template.yaml") == []
+
+
+def _block(start: str, end: str) -> str:
+    text = (ROOT / "template.yaml").read_text()
+    first = text.index(start)
+    return text[first : text.index(end, first)]
+
+
+HEALTH = _block("          /health:\n", "\n  # ----")
+NO_ROUTE_IN_KEY = ("              Context: [routeKey]\n", "")
+ISSUER_DESCRIPTION = "    Description: >-\n      Issuer URL"
+ROUTE_RULES = ('ROUTE_SCOPES: ""', """ROUTE_SCOPES: '{"GET /lambda/admin": ["admin"]}'""")
+
+
+@pytest.mark.parametrize(
+    ("edits", "expected"),
+    [
+        pytest.param(
+            [(HEALTH, HEALTH.replace("                credentials: !GetAtt ApiInvokeRole.Arn\n", ""))],
+            "E9101",
+            id="route-without-credentials",
+        ),
+        pytest.param(
+            [("                  - !GetAtt AuthorizerFunction.Arn\n", "")],
+            "E9101",
+            id="invoke-role-without-the-authorizer",
+        ),
+        pytest.param([ROUTE_RULES, NO_ROUTE_IN_KEY], "E9103", id="route-rules-without-route-key"),
+        pytest.param(
+            [
+                ("              Headers: [Authorization]\n", ""),
+                NO_ROUTE_IN_KEY,
+            ],
+            "E9103",
+            id="cache-without-identity-sources",
+        ),
+        pytest.param(
+            [(ISSUER_DESCRIPTION, "    Default: https://tenant.auth0.com\n" + ISSUER_DESCRIPTION)],
+            "E9104",
+            id="auth0-issuer-without-slash",
+        ),
+    ],
+)
+def test_realistic_mistakes_in_the_real_template_are_caught(tmp_path, edits, expected):
+    assert {rule for rule, _ in lint(template_variant(tmp_path, *edits))} == {expected}
+
+
+def test_route_rules_without_the_route_key_are_fine_when_nothing_is_cached(tmp_path):
+    edits = [ROUTE_RULES, NO_ROUTE_IN_KEY, ("    Default: 300\n", "    Default: 0\n")]
+    assert lint(template_variant(tmp_path, *edits)) == []
