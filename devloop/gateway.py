@@ -10,6 +10,9 @@
   or a malformed answer: 500. Answers are cached per identity-source values for the TTL.
   The integration gets ``authorizer.lambda``.
 - Integrations get payload 2.0 events and their answers are mapped back as 2.0 prescribes.
+- CORS (``x-amazon-apigateway-cors``): a preflight that no OPTIONS or ANY route takes is
+  answered 204 by the gateway itself, never by an authorizer; responses to an allowed
+  ``Origin`` carry the configured headers, and integrations' own CORS headers are dropped.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from devloop.lambdas import FunctionError, Functions
-from devloop.template import FAKE_ACCOUNT, FAKE_REGION, Api, Authorizer, Route
+from devloop.template import FAKE_ACCOUNT, FAKE_REGION, Api, Authorizer, Cors, Route
 from jwks import KeySource
 from jwt_core import JwtVerifier, TokenRejected, bearer_token, scopes_satisfied
 
@@ -116,6 +119,22 @@ class Gateway:
 
     # ------------------------------------------------------------------ request flow
     def handle(self, request: Request) -> Response:
+        cors = self.api.cors
+        origin = _header(request.headers, "origin")
+        path = urlsplit(request.target).path or "/"
+        if cors is not None and origin is not None and _is_preflight(request) and not self._match("OPTIONS", path):
+            # API Gateway answers preflights itself unless a route (OPTIONS or ANY) takes them.
+            return Response(204, _cors_headers(cors, origin, preflight=True) if cors.allows(origin) else [])
+        response = self._handle(request)
+        if cors is None or origin is None:
+            return response
+        # With CORS configured, API Gateway ignores CORS headers from integrations.
+        response.headers = [(k, v) for k, v in response.headers if not k.startswith("access-control-")]
+        if cors.allows(origin):
+            response.headers += _cors_headers(cors, origin, preflight=False)
+        return response
+
+    def _handle(self, request: Request) -> Response:
         url = urlsplit(request.target)
         path = url.path or "/"
         matched = self._match(request.method.upper(), path)
@@ -280,6 +299,34 @@ class Gateway:
         if not any(k == "content-type" for k, _ in out) and body is not None:
             out.append(("content-type", "application/json"))
         return Response(status, out, data)
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _is_preflight(request: Request) -> bool:
+    return request.method.upper() == "OPTIONS" and _header(request.headers, "access-control-request-method") is not None
+
+
+def _cors_headers(cors: Cors, origin: str, *, preflight: bool) -> list[tuple[str, str]]:
+    allow_origin = "*" if "*" in cors.allow_origins and not cors.allow_credentials else origin
+    headers = [("access-control-allow-origin", allow_origin)]
+    if cors.allow_credentials:
+        headers.append(("access-control-allow-credentials", "true"))
+    if preflight:
+        if cors.allow_methods:
+            headers.append(("access-control-allow-methods", ",".join(cors.allow_methods)))
+        if cors.allow_headers:
+            headers.append(("access-control-allow-headers", ",".join(cors.allow_headers)))
+        if cors.max_age is not None:
+            headers.append(("access-control-max-age", str(cors.max_age)))
+    elif cors.expose_headers:
+        headers.append(("access-control-expose-headers", ",".join(cors.expose_headers)))
+    return headers
 
 
 def _identity_values(authorizer: Authorizer, event: dict[str, Any]) -> list[str] | None:

@@ -62,10 +62,26 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Cors:
+    """The API's CORS configuration (``x-amazon-apigateway-cors``), lower-cased where HTTP is."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    def allows(self, origin: str) -> bool:
+        return "*" in self.allow_origins or origin.lower() in (o.lower() for o in self.allow_origins)
+
+
+@dataclass(frozen=True)
 class Api:
     routes: tuple[Route, ...]
     authorizers: dict[str, Authorizer]
     functions: dict[str, Function]
+    cors: Cors | None = None
 
 
 def _path_pattern(path: str) -> re.Pattern[str]:
@@ -78,6 +94,21 @@ def _path_pattern(path: str) -> re.Pattern[str]:
         else:
             regex += re.escape(piece)
     return re.compile(regex + "$")
+
+
+_NO_VALUE = object()  # Ref AWS::NoValue: the key or item disappears
+_INTRINSICS = {
+    "Ref",
+    "Condition",
+    "Fn::GetAtt",
+    "Fn::Sub",
+    "Fn::Join",
+    "Fn::If",
+    "Fn::Equals",
+    "Fn::Not",
+    "Fn::And",
+    "Fn::Or",
+}
 
 
 class _Resolver:
@@ -99,11 +130,11 @@ class _Resolver:
 
     def resolve(self, value: Any) -> Any:  # noqa: C901 - one branch per intrinsic
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [v for v in (self.resolve(v) for v in value) if v is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
-        if len(value) != 1:
-            return {k: self.resolve(v) for k, v in value.items()}
+        if len(value) != 1 or next(iter(value)) not in _INTRINSICS:
+            return {k: v for k, v in ((k, self.resolve(v)) for k, v in value.items()) if v is not _NO_VALUE}
         ((name, arg),) = value.items()
         if name == "Ref":
             return self._ref(arg)
@@ -133,6 +164,8 @@ class _Resolver:
         return {name: self.resolve(arg)}
 
     def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return _NO_VALUE
         pseudo = {
             "AWS::Region": FAKE_REGION,
             "AWS::AccountId": FAKE_ACCOUNT,
@@ -215,7 +248,27 @@ def load_api(template_path: Path, parameters: dict[str, str]) -> Api:
         if "x-amazon-apigateway-authorizer" in scheme
     }
     routes = tuple(_routes(body, functions, authorizers))
-    return Api(routes=routes, authorizers=authorizers, functions=functions)
+    return Api(routes=routes, authorizers=authorizers, functions=functions, cors=_cors(body))
+
+
+def _cors(body: dict[str, Any]) -> Cors | None:
+    spec = body.get("x-amazon-apigateway-cors")
+    if not isinstance(spec, dict):
+        return None
+
+    def names(key: str, lower: bool = True) -> tuple[str, ...]:
+        values = spec.get(key) or []
+        return tuple(str(v).lower() if lower else str(v) for v in (values if isinstance(values, list) else [values]))
+
+    max_age = spec.get("maxAge")
+    return Cors(
+        allow_origins=names("allowOrigins", lower=False),
+        allow_methods=tuple(m.upper() for m in names("allowMethods")),
+        allow_headers=names("allowHeaders"),
+        expose_headers=names("exposeHeaders"),
+        max_age=int(max_age) if max_age is not None else None,
+        allow_credentials=spec.get("allowCredentials") is True,
+    )
 
 
 def _function(name: str, props: dict[str, Any], base: Path) -> Function:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -207,3 +208,64 @@ def test_broken_template_is_one_clear_line(tmp_path, text, expected):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr
+
+
+PREFLIGHT = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}
+
+
+@pytest.fixture(scope="module")
+def cors_stack() -> Iterator[LocalStack]:
+    local = start_stack(CorsAllowedOrigins="https://app.example.com,http://localhost:5173")
+    yield local
+    local.close()
+
+
+@pytest.mark.parametrize("path", PROTECTED)
+def test_preflight_is_answered_by_the_gateway_without_reaching_an_authorizer(cors_stack: LocalStack, path):
+    pool = cors_stack.api_server.gateway.functions.pools["AuthorizerFunction"]
+    before = pool.invocations
+    reply = http(cors_stack.api_url + path, method="OPTIONS", headers=PREFLIGHT)
+    assert reply.status == 204
+    assert reply.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert "GET" in reply.headers["access-control-allow-methods"].split(",")
+    assert "authorization" in reply.headers["access-control-allow-headers"].split(",")
+    assert reply.headers["access-control-max-age"] == "600"
+    assert pool.invocations == before
+
+
+def test_a_preflight_from_another_origin_gets_no_cors_headers(cors_stack: LocalStack):
+    reply = http(
+        cors_stack.api_url + "/test", method="OPTIONS", headers={**PREFLIGHT, "Origin": "https://evil.example"}
+    )
+    assert reply.status == 204
+    assert not [h for h in reply.headers if h.startswith("access-control-")]
+
+
+@pytest.mark.parametrize("path", PROTECTED)
+def test_an_allowed_origin_gets_the_header_on_real_responses_too(cors_stack: LocalStack, path):
+    token = cors_stack.dev_issuer.mint()
+    reply = http(cors_stack.api_url + path, token, headers={"Origin": "http://localhost:5173"})
+    assert (reply.status, reply.headers["access-control-allow-origin"]) == (200, "http://localhost:5173")
+    denied = http(cors_stack.api_url + path, headers={"Origin": "http://localhost:5173"})
+    assert (denied.status, denied.headers["access-control-allow-origin"]) == (401, "http://localhost:5173")
+
+
+def test_without_origins_cors_is_off_and_options_is_not_a_route(stack: LocalStack):
+    reply = http(stack.api_url + "/lambda/test", method="OPTIONS", headers=PREFLIGHT)
+    assert (reply.status, reply.json()) == (404, {"message": "Not Found"})
+    ok = http(stack.api_url + "/health", headers={"Origin": "https://app.example.com"})
+    assert not [h for h in ok.headers if h.startswith("access-control-")]
+
+
+def test_an_any_route_with_an_authorizer_swallows_preflights(tmp_path):
+    # The pitfall lint rule E9102 exists for: an ANY route takes OPTIONS, so the authorizer sees it.
+    lambda_route = "              security:\n                - LambdaAuthorizer: []"
+    edits = [(f"            get:\n{lambda_route}", f"            x-amazon-apigateway-any-method:\n{lambda_route}")]
+    local = LocalStack(
+        template_variant(tmp_path, *edits), clock=Clock(), parameters={"CorsAllowedOrigins": "https://app.example.com"}
+    ).start()
+    try:
+        reply = http(local.api_url + "/lambda/test", method="OPTIONS", headers=PREFLIGHT)
+        assert reply.status == 401
+    finally:
+        local.close()
