@@ -117,7 +117,11 @@ event-token: install ## Write events/local/authorizer-v2-valid.json with a fresh
 
 .PHONY: bench
 bench: install ## Benchmark vs the RSA-verify floor: warm, cold start, local gateway, package sizes (BENCH_ARGS=--profile)
-	$(PY) tools/bench.py $(BENCH_ARGS)
+	PYTHONPATH=src/authorizer $(PY) -m tools.bench $(BENCH_ARGS)
+
+.PHONY: smoke
+smoke: install ## Check a deployed stack with a real Auth0 token (STACK_NAME + AUTH0_* from env or .env; skips without)
+	@STACK_NAME="$(or $(STACK_NAME),$(STACK))" AWS_REGION="$(REGION)" $(PY) -m tools.smoke
 
 .PHONY: local
 local: install ## Local API on API_PORT + dev issuer on ISSUER_PORT, no AWS/Auth0/Docker (Ctrl-C stops)

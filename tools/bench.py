@@ -39,11 +39,10 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "src" / "authorizer")]
+from devloop.issuer import DevIssuer, IssuerServer
+from devloop.serve import LocalStack
 
-from devloop.issuer import DevIssuer, IssuerServer  # noqa: E402 - needs the path above
-from devloop.serve import LocalStack  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 AUTHORIZER = ROOT / "src" / "authorizer"
 AUDIENCE = "https://api.example.com"

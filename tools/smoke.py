@@ -1,0 +1,172 @@
+"""``make smoke``: check a deployed stack end to end with a real Auth0 token.
+
+Reads the stack's outputs with boto3, gets a token from Auth0's client-credentials endpoint,
+then expects, on both protected routes: 200 with the token, 401 without one, 401 (JWT route)
+or 403 (Lambda route) with a tampered signature, and 403 for a token that lacks
+``RequiredScope`` when the stack sets one; and 200 on ``/health``.
+
+Environment: ``STACK_NAME`` (or ``AWS_SAM_STACK_NAME``), ``AUTH0_DOMAIN``, ``AUTH0_CLIENT_ID``,
+``AUTH0_CLIENT_SECRET``, ``AUTH0_AUDIENCE``; optionally ``AUTH0_LIMITED_CLIENT_ID`` and
+``AUTH0_LIMITED_CLIENT_SECRET`` (an application not granted ``RequiredScope``) for the 403 on
+the JWT route. Without the required ones it skips, says why, and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from devloop.client import TokenError, request_token, token_url
+from devloop.issuer import flip_signature
+
+REQUIRED = ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE")
+
+
+class SmokeError(Exception):
+    """The smoke test could not run; the message says why in one line."""
+
+
+class Check(NamedTuple):
+    name: str
+    url: str
+    token: str | None
+    expected: int
+
+
+def stack_settings(cloudformation: Any, stack: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The stack's outputs and parameters, by key."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        (description,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        raise SmokeError(f"cannot read stack {stack}: {exc.response['Error'].get('Message', exc)}") from exc
+    except BotoCoreError as exc:
+        raise SmokeError(f"cannot read stack {stack}: {exc}") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in description.get("Parameters", [])}
+    missing = {"JwtTestUrl", "LambdaTestUrl", "HealthUrl"} - set(outputs)
+    if missing:
+        raise SmokeError(f"stack {stack} has no output {', '.join(sorted(missing))}: is it this project's stack?")
+    return outputs, parameters
+
+
+def plan(
+    outputs: Mapping[str, str], token: str, required_scope: str, limited_token: str | None
+) -> tuple[list[Check], list[str]]:
+    """The requests to make and their expected status, plus the checks that cannot run, with why."""
+    jwt_url, lambda_url = outputs["JwtTestUrl"], outputs["LambdaTestUrl"]
+    tampered = flip_signature(token)
+    checks = [
+        Check("health is public", outputs["HealthUrl"], None, 200),
+        Check("JWT route, valid token", jwt_url, token, 200),
+        Check("Lambda route, valid token", lambda_url, token, 200),
+        Check("JWT route, no token", jwt_url, None, 401),
+        Check("Lambda route, no token", lambda_url, None, 401),
+        Check("JWT route, tampered signature", jwt_url, tampered, 401),
+        Check("Lambda route, tampered signature", lambda_url, tampered, 403),
+    ]
+    skipped = []
+    if not required_scope:
+        skipped.append("403 for a missing scope: the stack's RequiredScope is empty")
+    elif limited_token is None:
+        skipped.append("403 for a missing scope: set AUTH0_LIMITED_CLIENT_ID/SECRET (an app without the scope)")
+    else:
+        checks.append(Check(f"JWT route, token without {required_scope}", jwt_url, limited_token, 403))
+        checks.append(Check(f"Lambda route, token without {required_scope}", lambda_url, limited_token, 403))
+    return checks, skipped
+
+
+def status_of(check: Check) -> int:
+    if not check.url.startswith(("https://", "http://")):
+        raise SmokeError(f"not an http(s) URL: {check.url}")
+    request = urllib.request.Request(check.url, method="GET")  # noqa: S310 - scheme checked above
+    if check.token is not None:
+        request.add_header("Authorization", f"Bearer {check.token}")
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - scheme checked above
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError) as exc:
+        raise SmokeError(f"cannot reach {check.url}: {getattr(exc, 'reason', exc)}") from exc
+
+
+def run(env: Mapping[str, str], outputs: Mapping[str, str], parameters: Mapping[str, str]) -> int:
+    url = token_url(env["AUTH0_DOMAIN"])
+    required_scope = parameters.get("RequiredScope", "")
+    token = request_token(
+        url,
+        client_id=env["AUTH0_CLIENT_ID"],
+        client_secret=env["AUTH0_CLIENT_SECRET"],
+        audience=env["AUTH0_AUDIENCE"],
+        scope=required_scope,
+    )
+    limited = None
+    if required_scope and env.get("AUTH0_LIMITED_CLIENT_ID"):
+        limited = request_token(
+            url,
+            client_id=env["AUTH0_LIMITED_CLIENT_ID"],
+            client_secret=env.get("AUTH0_LIMITED_CLIENT_SECRET", ""),
+            audience=env["AUTH0_AUDIENCE"],
+        )
+    checks, skipped = plan(outputs, token, required_scope, limited)
+    failures = 0
+    for check in checks:
+        status = status_of(check)
+        ok = status == check.expected
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {check.name}: {status} (expected {check.expected})", flush=True)
+    for reason in skipped:
+        print(f"skip {reason}")
+    print(f"smoke: {len(checks) - failures}/{len(checks)} passed" + (f", {len(skipped)} skipped" if skipped else ""))
+    return 1 if failures else 0
+
+
+def _cloudformation(env: Mapping[str, str]) -> Any:
+    import boto3  # only here: nothing else in the project pays for importing it
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return boto3.client("cloudformation", region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+    except BotoCoreError as exc:
+        raise SmokeError(f"cannot create a CloudFormation client: {exc}") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--api-endpoint", help="test this API base URL instead of reading the stack's outputs")
+    parser.add_argument("--required-scope", help="with --api-endpoint: the stack's RequiredScope")
+    args = parser.parse_args(argv)
+    env = dict(os.environ)
+    stack = env.get("STACK_NAME") or env.get("AWS_SAM_STACK_NAME")
+    missing = [name for name in REQUIRED if not env.get(name)]
+    if not args.api_endpoint and not stack:
+        missing.insert(0, "STACK_NAME")
+    if missing:
+        print(f"smoke: skipped: set {', '.join(missing)} (see README, 'Smoke test')")
+        return 0
+    try:
+        if args.api_endpoint:
+            base = args.api_endpoint.rstrip("/")
+            outputs = {"JwtTestUrl": f"{base}/test", "LambdaTestUrl": f"{base}/lambda/test"}
+            outputs["HealthUrl"] = f"{base}/health"
+            parameters = {"RequiredScope": args.required_scope or ""}
+        else:
+            outputs, parameters = stack_settings(_cloudformation(env), str(stack))
+        return run(env, outputs, parameters)
+    except (SmokeError, TokenError) as exc:
+        print(f"smoke: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
