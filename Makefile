@@ -15,6 +15,8 @@ SCOPES      ?= read:test
 AUDIENCE    ?= https://api.example.com
 # Containers started by sam local reach the dev issuer through the docker bridge's gateway.
 DOCKER_BRIDGE_IP ?= $(shell ip -4 -o addr show docker0 2>/dev/null | awk '{print $$4}' | cut -d/ -f1)
+# Images here are built locally (sam-local-lab.sh); on a machine that can pull, drop --skip-pull-image.
+SAM_BUILD_FLAGS ?= --use-container --skip-pull-image
 SAM_LOCAL_FLAGS ?= --skip-pull-image --add-host host.docker.internal:host-gateway
 
 # Auth0 settings for `make auth0-token` come from the environment or a git-ignored .env.
@@ -73,7 +75,7 @@ test: lint ## Lint, then every test (Docker-backed ones skip with a reason when 
 
 .PHONY: build
 build: install ## sam build inside the Lambda build image (right Python, right CPU for cryptography)
-	$(SAM) build --use-container --skip-pull-image
+	$(SAM) build $(SAM_BUILD_FLAGS)
 
 .PHONY: deploy
 deploy: build ## Deploy (guided until samconfig.toml holds your Issuer and Audience)
@@ -124,9 +126,10 @@ smoke: install ## Check a deployed stack with a real Auth0 token (STACK_NAME + A
 	@STACK_NAME="$(or $(STACK_NAME),$(STACK))" AWS_REGION="$(REGION)" $(PY) -m tools.smoke
 
 .PHONY: local
-local: install ## Local API on API_PORT + dev issuer on ISSUER_PORT, no AWS/Auth0/Docker (Ctrl-C stops)
+local: install ## Local API + dev issuer, no AWS/Auth0/Docker (PARAMS="CorsAllowedOrigins=... RequiredScope=...")
 	@PYTHONPATH=src/authorizer $(PY) -m devloop serve --api-port $(API_PORT) --issuer-port $(ISSUER_PORT) \
-	  --audience "$(AUDIENCE)" $(foreach a,$(DOCKER_BRIDGE_IP),--issuer-also-on $(a))
+	  --audience "$(AUDIENCE)" $(foreach a,$(DOCKER_BRIDGE_IP),--issuer-also-on $(a)) \
+	  $(foreach p,$(PARAMS),--parameter $(p))
 
 .PHONY: token
 token: install ## Print a fresh dev token (needs make local; SCOPES=, AUDIENCE=, VARIANT=expired|wrong_audience|...)

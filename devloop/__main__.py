@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--issuer-port", type=int, default=3001)
     serve.add_argument("--issuer-also-on", action="append", help="extra address for the issuer (docker bridge)")
     serve.add_argument("--audience", default=DEFAULT_AUDIENCE)
+    serve.add_argument("--parameter", action="append", help="template parameter, Name=value (repeatable)")
     serve.add_argument("--verbose", action="store_true", help="log every request")
     serve.set_defaults(run=_serve)
 

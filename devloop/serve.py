@@ -145,6 +145,17 @@ class LocalStack:
             server.stop()
 
 
+def _parameters(pairs: list[str]) -> dict[str, str]:
+    """``Name=value`` template parameter overrides, as ``sam deploy --parameter-overrides`` takes them."""
+    parameters = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"parameter {pair!r} is not Name=value")
+        parameters[name] = value
+    return parameters
+
+
 def run(args: argparse.Namespace) -> int:
     from devloop.template import TemplateError
 
@@ -155,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             issuer_port=args.issuer_port,
             issuer_also_on=tuple(args.issuer_also_on or ()),
             audience=args.audience,
+            parameters=_parameters(args.parameter or []),
             verbose=args.verbose,
         )
     except TemplateError as exc:

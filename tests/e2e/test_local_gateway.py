@@ -189,6 +189,12 @@ def test_busy_port_is_one_clear_line(stack: LocalStack):
     ]
 
 
+def test_a_malformed_template_parameter_is_one_clear_line():
+    result = _serve("--api-port", "0", "--issuer-port", "0", "--parameter", "RequiredScope")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["error: parameter 'RequiredScope' is not Name=value"]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
