@@ -13,6 +13,8 @@ Configuration (environment):
   overriding ``REQUIRED_SCOPES`` for those routes. The authorizer's identity source must then
   include ``$context.routeKey`` so that API Gateway caches answers per route.
 - ``ALLOWED_ALGORITHMS``: optional; default ``RS256``.
+- ``HS256_SECRET_PARAMETER``: optional, off by default. An SSM SecureString parameter name:
+  tokens are then HS256 with that shared secret, and only HS256 (see ``secret.py``).
 
 REST API (payload 1.0) TOKEN and REQUEST events get an IAM policy instead, written for the
 whole stage (with explicit denies for routes whose scopes the token lacks) so that API
@@ -30,10 +32,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from secret import SharedSecret
+
 from jwks import KeySource
 from jwt_core import (
     DEFAULT_ALGORITHMS,
+    HMAC_ALGORITHMS,
     JwtVerifier,
+    KeyLookup,
     ScopeRules,
     TokenRejected,
     VerifiedCache,
@@ -58,17 +64,24 @@ def _required(name: str) -> str:
 ISSUER = _required("ISSUER")
 AUDIENCES = parse_list(_required("AUDIENCE"))
 SCOPE_RULES = ScopeRules.from_config(os.environ.get("REQUIRED_SCOPES"), os.environ.get("ROUTE_SCOPES"))
-KEYS = KeySource(
-    issuer=ISSUER,
-    jwks_uri=os.environ.get("JWKS_URI", "").strip() or None,
-    cooldown=float(os.environ.get("JWKS_COOLDOWN_SECONDS", "60")),
-)
+SECRET_PARAMETER = os.environ.get("HS256_SECRET_PARAMETER", "").strip()
+KEYS: KeyLookup
+if SECRET_PARAMETER:
+    KEYS = SharedSecret(SECRET_PARAMETER)
+else:
+    KEYS = KeySource(
+        issuer=ISSUER,
+        jwks_uri=os.environ.get("JWKS_URI", "").strip() or None,
+        cooldown=float(os.environ.get("JWKS_COOLDOWN_SECONDS", "60")),
+    )
 CACHE_SIZE = int(os.environ.get("VERIFIED_CACHE_SIZE", "1024"))
 VERIFIER = JwtVerifier(
     issuer=ISSUER,
     audiences=AUDIENCES,
     keys=KEYS,
-    algorithms=parse_list(os.environ.get("ALLOWED_ALGORITHMS")) or DEFAULT_ALGORITHMS,
+    algorithms=HMAC_ALGORITHMS
+    if SECRET_PARAMETER
+    else parse_list(os.environ.get("ALLOWED_ALGORITHMS")) or DEFAULT_ALGORITHMS,
     # Clients reuse a token for its lifetime; verifying it again would only cost time.
     cache=VerifiedCache(CACHE_SIZE) if CACHE_SIZE > 0 else None,
 )

@@ -120,7 +120,9 @@ class KeySource(KeyLookup):
         self._lock = threading.Lock()
         self.fetch_count = 0
 
-    def key_for(self, kid: str) -> RSAPublicKey | None:
+    def key_for(self, kid: str | None) -> RSAPublicKey | None:
+        if kid is None:
+            return None
         key = self._keys.get(kid)
         if key is not None and not self._stale():
             return key

@@ -28,13 +28,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import Algorithm, get_default_algorithms
 
 # RFC 7518 RSA algorithms only: API Gateway's JWT authorizer accepts nothing else, and an
 # allow-list keeps "none" and HMAC-with-a-public-key out by construction.
 RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 DEFAULT_ALGORITHMS = frozenset({"RS256"})
+# Only with a shared secret (secret.py), and then exclusively: never next to RSA.
+HMAC_ALGORITHMS = frozenset({"HS256"})
 
 # API Gateway rejects request headers over 10 KiB; anything near that is not a real token.
 MAX_TOKEN_LENGTH = 8192
@@ -52,9 +53,17 @@ class TokenRejected(Exception):
 
 
 class KeyLookup:
-    """Where the verifier finds public keys by ``kid`` (implemented by ``jwks.KeySource``)."""
+    """Where the verifier finds the verification key: ``jwks.KeySource`` or ``secret.SharedSecret``.
 
-    def key_for(self, kid: str) -> RSAPublicKey | None:  # pragma: no cover - interface
+    ``family`` bounds the algorithms a verifier may accept with this kind of key, so an RSA
+    key set can never be asked to check an HMAC and a shared secret never an RSA signature.
+    """
+
+    family: frozenset[str] = RSA_ALGORITHMS
+    requires_kid = True
+    missing_reason = "unknown_kid"
+
+    def key_for(self, kid: str | None) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -223,7 +232,7 @@ def _number(value: object) -> bool:
 
 class _Verified(NamedTuple):
     token: VerifiedToken
-    key: RSAPublicKey
+    key: Any
     expires_at: float
 
 
@@ -276,9 +285,8 @@ class JwtVerifier:
         self.issuer = issuer
         self.audiences = frozenset(audiences)
         allowed = frozenset(algorithms)
-        unknown = allowed - RSA_ALGORITHMS
-        if unknown or not allowed:
-            raise ValueError(f"algorithms must be a non-empty subset of {sorted(RSA_ALGORITHMS)}")
+        if not allowed or allowed - keys.family:
+            raise ValueError(f"algorithms must be a non-empty subset of {sorted(keys.family)}")
         if not issuer or not self.audiences:
             raise ValueError("an issuer and at least one audience are required")
         registry = get_default_algorithms()
@@ -295,14 +303,14 @@ class JwtVerifier:
         digest = digest or token_digest(token)
         hit = self._cache.get(digest)
         if hit is not None:
-            if self._clock() < hit.expires_at and self._keys.key_for(hit.token.header["kid"]) is hit.key:
+            if self._clock() < hit.expires_at and self._keys.key_for(hit.token.header.get("kid")) is hit.key:
                 return hit.token
             self._cache.discard(digest)
         verified, key = self._verify(token)
         self._cache.put(digest, _Verified(verified, key, verified.claims["exp"] + self._leeway))
         return verified
 
-    def _verify(self, token: str) -> tuple[VerifiedToken, RSAPublicKey]:
+    def _verify(self, token: str) -> tuple[VerifiedToken, Any]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenRejected("malformed", "token too long")
         parts = token.split(".")
@@ -312,9 +320,9 @@ class JwtVerifier:
             raise TokenRejected("malformed")
         header = _json_object(parts[0])
         self._check_header(header)
-        key = self._keys.key_for(header["kid"])
+        key = self._keys.key_for(header.get("kid"))
         if key is None:
-            raise TokenRejected("unknown_kid")
+            raise TokenRejected(self._keys.missing_reason)
         signature = _b64decode(parts[2])
         signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
         if not self._algorithms[header["alg"]].verify(signing_input, key, signature):
@@ -331,7 +339,7 @@ class JwtVerifier:
             # RFC 7515 4.1.11: extensions we do not understand make the token invalid.
             raise TokenRejected("unsupported_crit")
         kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
+        if self._keys.requires_kid and (not isinstance(kid, str) or not kid):
             raise TokenRejected("missing_kid")
 
     def _check_claims(self, claims: Mapping[str, Any]) -> None:

@@ -190,14 +190,24 @@ def test_functions_are_sized_logged_and_least_privileged(cfn):
                 "Resource": getatt_arn(log_group),
             }
         ], name
-    tracing = cfn["Resources"]["AuthorizerFunctionRole"]["Properties"]["Policies"][1]
+    _, tracing, shared_secret = cfn["Resources"]["AuthorizerFunctionRole"]["Properties"]["Policies"]
     assert tracing == {"Fn::If": ["TraceAuthorizer", XRAY_POLICY, {"Ref": "AWS::NoValue"}]}
+    condition, policy, otherwise = shared_secret["Fn::If"]
+    assert (condition, otherwise) == ("HasSharedSecret", {"Ref": "AWS::NoValue"})
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": {"Fn::Sub": SSM_PARAMETER_ARN},
+        }
+    ]
     assert functions["AuthorizerFunction"]["Properties"]["TracingConfig"] == {"Mode": {"Ref": "AuthorizerTracing"}}
     auth_env = functions["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
     assert auth_env["ISSUER"] == {"Ref": "Issuer"}
     assert auth_env["AUDIENCE"] == {"Fn::Join": [",", {"Ref": "Audience"}]}
 
 
+SSM_PARAMETER_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SharedSecretParameter}"
 XRAY_POLICY = {
     "PolicyName": "WriteTraces",
     "PolicyDocument": {
