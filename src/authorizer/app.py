@@ -32,8 +32,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from secret import SharedSecret
-
 from jwks import KeySource
 from jwt_core import (
     DEFAULT_ALGORITHMS,
@@ -67,6 +65,8 @@ SCOPE_RULES = ScopeRules.from_config(os.environ.get("REQUIRED_SCOPES"), os.envir
 SECRET_PARAMETER = os.environ.get("HS256_SECRET_PARAMETER", "").strip()
 KEYS: KeyLookup
 if SECRET_PARAMETER:
+    from secret import SharedSecret  # only in this mode: the default path imports nothing extra
+
     KEYS = SharedSecret(SECRET_PARAMETER)
 else:
     KEYS = KeySource(

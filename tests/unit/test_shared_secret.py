@@ -16,8 +16,8 @@ import boto3
 import jwt
 import pytest
 from botocore.stub import Stubber
-from secret import MIN_SECRET_BYTES, SharedSecret
 
+from secret import MIN_SECRET_BYTES, SharedSecret
 from tests.support import AUTHORIZER_DIR, ROOT
 
 PARAMETER = "/jwt-api/hs256-secret"
