@@ -68,20 +68,20 @@ if SECRET_PARAMETER:
     from secret import SharedSecret  # only in this mode: the default path imports nothing extra
 
     KEYS = SharedSecret(SECRET_PARAMETER)
+    ALGORITHMS = HMAC_ALGORITHMS
 else:
     KEYS = KeySource(
         issuer=ISSUER,
         jwks_uri=os.environ.get("JWKS_URI", "").strip() or None,
         cooldown=float(os.environ.get("JWKS_COOLDOWN_SECONDS", "60")),
     )
+    ALGORITHMS = frozenset(parse_list(os.environ.get("ALLOWED_ALGORITHMS"))) or DEFAULT_ALGORITHMS
 CACHE_SIZE = int(os.environ.get("VERIFIED_CACHE_SIZE", "1024"))
 VERIFIER = JwtVerifier(
     issuer=ISSUER,
     audiences=AUDIENCES,
     keys=KEYS,
-    algorithms=HMAC_ALGORITHMS
-    if SECRET_PARAMETER
-    else parse_list(os.environ.get("ALLOWED_ALGORITHMS")) or DEFAULT_ALGORITHMS,
+    algorithms=ALGORITHMS,
     # Clients reuse a token for its lifetime; verifying it again would only cost time.
     cache=VerifiedCache(CACHE_SIZE) if CACHE_SIZE > 0 else None,
 )

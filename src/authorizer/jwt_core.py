@@ -6,14 +6,19 @@ built-in JWT authorizer, so both protected routes accept and reject exactly the 
 Rules (API Gateway developer guide, "Control access to HTTP APIs with JWT authorizers",
 plus RFC 8725):
 - the token is parsed once; header and payload must be base64url JSON objects;
-- ``alg`` must be on an explicit allow-list of RSA algorithms; ``crit`` is refused;
+- ``alg`` must be on an explicit allow-list of RSA algorithms (HS256 alone in the optional
+  shared-secret mode, never both families); ``crit`` is refused;
   ``jwk``/``jku``/``x5u``/``x5c`` header parameters are never used to find a key;
-- ``kid`` must name a key of the issuer's JWKS, and that key must verify the signature;
+- ``kid`` must name a key of the issuer's JWKS (not needed with a shared secret), and that
+  key must verify the signature;
 - ``iss`` equals the configured issuer exactly; ``exp`` is required and in the future;
   ``nbf`` and ``iat``, when present, are not in the future;
 - ``aud`` (string or list) holds a configured audience; only a token with no ``aud`` may
   match through ``client_id`` instead;
 - route scopes: at least one of the route's scopes in ``scope`` (space-separated) or ``scp``.
+
+With a ``VerifiedCache``, a token that passed every rule is answered from the cache until its
+``exp``, and only while the key that verified it is still the one in use.
 """
 
 from __future__ import annotations
