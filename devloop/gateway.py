@@ -125,7 +125,7 @@ class Gateway:
         if cors is not None and origin is not None and _is_preflight(request) and not self._match("OPTIONS", path):
             # API Gateway answers preflights itself unless a route (OPTIONS or ANY) takes them.
             return Response(204, _cors_headers(cors, origin, preflight=True) if cors.allows(origin) else [])
-        response = self._handle(request)
+        response = self._route(request)
         if cors is None or origin is None:
             return response
         # With CORS configured, API Gateway ignores CORS headers from integrations.
@@ -134,7 +134,7 @@ class Gateway:
             response.headers += _cors_headers(cors, origin, preflight=False)
         return response
 
-    def _handle(self, request: Request) -> Response:
+    def _route(self, request: Request) -> Response:
         url = urlsplit(request.target)
         path = url.path or "/"
         matched = self._match(request.method.upper(), path)

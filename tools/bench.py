@@ -17,6 +17,7 @@ when one is missed, so CI-style use can gate on it.
 from __future__ import annotations
 
 import argparse
+import base64
 import cProfile
 import http.client
 import io
@@ -39,13 +40,12 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from devloop import DEFAULT_AUDIENCE as AUDIENCE
 from devloop.issuer import DevIssuer, IssuerServer
 from devloop.serve import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
-
 AUTHORIZER = ROOT / "src" / "authorizer"
-AUDIENCE = "https://api.example.com"
 EVENT = json.loads((ROOT / "events" / "authorizer-v2-valid.json").read_text())
 JWKS_PATH = "/.well-known/jwks.json"
 
@@ -181,8 +181,6 @@ def _profile(app: Any, events: list[dict[str, Any]]) -> None:
 
 
 def _b64(segment: str) -> bytes:
-    import base64
-
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
