@@ -17,6 +17,9 @@ EVENTS = ROOT / "events"
 AUTHORIZER_DIR = ROOT / "src" / "authorizer"
 TEST_ROUTE_DIR = ROOT / "src" / "test_route"
 DEV_TOKEN_PLACEHOLDER = "__DEV_TOKEN__"
+# The venv's own console scripts, whatever PATH says.
+SAM = Path(sys.executable).with_name("sam")
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 _counter = itertools.count()
 
 
@@ -34,6 +37,16 @@ def load_function(code_dir: Path, module: str = "app") -> ModuleType:
     sys.modules[name] = loaded
     spec.loader.exec_module(loaded)
     return loaded
+
+
+class FakeClock:
+    """A clock the test moves by hand (``clock.now += 61``) instead of sleeping."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def free_port() -> int:

@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +22,9 @@ import pytest
 
 from devloop.issuer import DevIssuer, IssuerServer
 from tests.e2e.conftest import http
-from tests.support import EVENTS, ROOT, free_port, load_event
+from tests.support import EVENTS, ROOT, SAM, free_port, load_event
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-SAM = str(Path(sys.executable).with_name("sam"))
 IMAGE = "public.ecr.aws/lambda/python:3.13-arm64"
 BUILD_IMAGE = "public.ecr.aws/sam/build-python3.13:latest-arm64"
 ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}

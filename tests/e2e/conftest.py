@@ -9,17 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from devloop.serve import LocalStack
-from tests.support import ROOT
-
-
-class Clock:
-    """The gateway's clock for authorizer-cache expiry, moved by the test instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support import ROOT, FakeClock
 
 
 @dataclass
@@ -43,17 +33,17 @@ def http(url: str, token: str | None = None, method: str = "GET", headers: dict[
         return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
 
 
-def start_stack(clock: Clock | None = None, **parameters: str) -> LocalStack:
-    return LocalStack(ROOT / "template.yaml", parameters=parameters, clock=clock or Clock()).start()
+def start_stack(clock: FakeClock | None = None, **parameters: str) -> LocalStack:
+    return LocalStack(ROOT / "template.yaml", parameters=parameters, clock=clock or FakeClock()).start()
 
 
 @pytest.fixture(scope="module")
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture(scope="module")
-def stack(clock: Clock) -> Iterator[LocalStack]:
+def stack(clock: FakeClock) -> Iterator[LocalStack]:
     local = start_stack(clock)
     yield local
     local.close()

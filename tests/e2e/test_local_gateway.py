@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from devloop.serve import LocalStack
-from tests.e2e.conftest import Clock, http, start_stack
-from tests.support import ROOT, template_variant
+from tests.e2e.conftest import http, start_stack
+from tests.support import ROOT, FakeClock, template_variant
 
 PROTECTED = ["/test", "/lambda/test"]
 
@@ -68,7 +68,7 @@ def test_each_request_gets_its_own_request_id(stack: LocalStack):
     assert len(ids) == 5
 
 
-def test_lambda_authorizer_answers_are_cached_per_token_for_the_templates_ttl(stack: LocalStack, clock: Clock):
+def test_lambda_authorizer_answers_are_cached_per_token_for_the_templates_ttl(stack: LocalStack, clock: FakeClock):
     pool = stack.api_server.gateway.functions.pools["AuthorizerFunction"]
     token, other = stack.dev_issuer.mint(), stack.dev_issuer.mint(subject="other@clients")
     before = pool.invocations
@@ -137,7 +137,7 @@ NO_ROUTE_IN_KEY = ("              Context: [routeKey]\n", "")
 def test_a_cached_allow_for_one_route_opens_another_only_without_the_route_in_the_key(tmp_path, cache_key_has_route):
     # GIVEN a second Lambda-authorized route that needs the "admin" scope
     edits = [ADMIN_ROUTE, ADMIN_RULE] + ([] if cache_key_has_route else [NO_ROUTE_IN_KEY])
-    local = LocalStack(template_variant(tmp_path, *edits), clock=Clock()).start()
+    local = LocalStack(template_variant(tmp_path, *edits), clock=FakeClock()).start()
     try:
         token = local.dev_issuer.mint(scopes=["read:test"])
         admin = local.dev_issuer.mint(scopes=["admin"])
@@ -268,7 +268,9 @@ def test_an_any_route_with_an_authorizer_swallows_preflights(tmp_path):
     lambda_route = "              security:\n                - LambdaAuthorizer: []"
     edits = [(f"            get:\n{lambda_route}", f"            x-amazon-apigateway-any-method:\n{lambda_route}")]
     local = LocalStack(
-        template_variant(tmp_path, *edits), clock=Clock(), parameters={"CorsAllowedOrigins": "https://app.example.com"}
+        template_variant(tmp_path, *edits),
+        clock=FakeClock(),
+        parameters={"CorsAllowedOrigins": "https://app.example.com"},
     ).start()
     try:
         reply = http(local.api_url + "/lambda/test", method="OPTIONS", headers=PREFLIGHT)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, template_variant
+from tests.support import CFN_LINT, ROOT, template_variant
 
-CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

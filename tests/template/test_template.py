@@ -8,18 +8,15 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-from tests.support import ROOT
+from tests.support import CFN_LINT, ROOT, SAM
 
 TEMPLATE = ROOT / "template.yaml"
-SAM = Path(sys.executable).with_name("sam")
-CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 
 
 class _NoManagedPolicies:

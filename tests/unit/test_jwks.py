@@ -7,16 +7,7 @@ import pytest
 from devloop.issuer import new_rsa_key, public_jwk
 from jwks import KeySource, discovery_url, parse_jwks
 from tests.jwks_server import FaultyJwksServer, running
-from tests.support import free_port
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
+from tests.support import FakeClock, free_port
 
 KEY_A, KEY_B = new_rsa_key(), new_rsa_key()
 JWKS_A = {"keys": [public_jwk(KEY_A, "a")]}

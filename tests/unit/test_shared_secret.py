@@ -18,7 +18,7 @@ import pytest
 from botocore.stub import Stubber
 
 from secret import MIN_SECRET_BYTES, SharedSecret
-from tests.support import AUTHORIZER_DIR, ROOT
+from tests.support import AUTHORIZER_DIR, ROOT, FakeClock
 
 PARAMETER = "/jwt-api/hs256-secret"
 AUDIENCE = "https://api.example.com"
@@ -85,13 +85,13 @@ def test_an_rs256_stack_refuses_hs256_tokens(load_authorizer, issuer):
 def test_an_ssm_failure_denies_and_retries_only_after_the_cooldown(caplog):
     secret = secrets.token_urlsafe(48)
     client, stubber = ssm_with(("AccessDeniedException", "not allowed"), secret)
-    now = [100.0]
-    source = SharedSecret(PARAMETER, client_factory=lambda: client, cooldown=10, clock=lambda: now[0])
+    clock = FakeClock()
+    source = SharedSecret(PARAMETER, client_factory=lambda: client, cooldown=10, clock=clock)
     assert source.key_for(None) is None
-    now[0] += 5
+    clock.now += 5
     assert source.key_for(None) is None
     assert source.reads == 1
-    now[0] += 6
+    clock.now += 6
     assert source.key_for(None) == secret.encode()
     stubber.assert_no_pending_responses()
     assert [r.getMessage() for r in caplog.records] == ["shared secret unavailable", "shared secret loaded"]
