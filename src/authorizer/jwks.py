@@ -3,34 +3,46 @@
 - Keys are fetched lazily on first use, then reused for the life of the container.
 - An unknown ``kid`` triggers a refetch at most once per cooldown, so a flood of forged
   ``kid`` values cannot turn into a flood of requests to the identity provider.
-- After ``max_age`` the next lookup refreshes, so keys the issuer has withdrawn stop working.
-- A failed refresh (error status, timeout, garbage, refused connection, an empty key set)
-  keeps the last good key set: a JWKS outage never breaks requests whose keys are known.
-- Responses are read with short timeouts and a size cap.
+- After ``max_age`` the next lookup refreshes (discovery, then keys), so keys the issuer has
+  withdrawn stop working. Lookups of known keys never wait for a refresh in progress.
+- A refresh has one deadline for everything it does (discovery and keys together), follows
+  no redirects (a key fetch never leaves https), and caps what it reads.
+- A failed refresh (error status, redirect, timeout, garbage, refused connection, an empty key
+  set, a malformed discovery document) is logged and changes nothing: the last good key set
+  and key URL stay, so a JWKS outage never breaks requests whose keys are known.
+- Keys that must not be trusted are skipped when a key set is loaded (logged, by ``kid``):
+  RSA under 2048 bits (RFC 7518 3.3), a ``use`` other than ``sig``, ``key_ops`` without
+  ``verify``, an ``alg`` that is not an RSA signature algorithm, and a ``kid`` listed twice.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import http.client
 import json
 import logging
+import socket
+import ssl
 import threading
 import time
-import urllib.parse
-import urllib.request
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from jwt.algorithms import RSAAlgorithm
-from jwt.exceptions import InvalidKeyError
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
 
-from jwt_core import KeyLookup
+from jwt_core import RSA_ALGORITHMS, KeyLookup, VerificationKey
 
 LOGGER = logging.getLogger("authorizer.jwks")
 
 MAX_DOCUMENT_BYTES = 256 * 1024
-# Applies to the connect and to every read; the authorizer's function timeout is 5 s.
-DEFAULT_TIMEOUT = 1.5
+# Discovery and keys together; the function's timeout is 5 s and must leave room to answer.
+REFRESH_TIMEOUT = 2.0
+MIN_RSA_BITS = 2048
+_JSON = json.JSONDecoder()
 
 
 class JwksError(Exception):
@@ -42,54 +54,128 @@ def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + "/.well-known/openid-configuration"
 
 
-def _check_url(url: str, issuer: str) -> None:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "https":
-        return
-    # Plain HTTP is for a local development issuer only (make local, sam local).
-    if parts.scheme == "http" and urllib.parse.urlsplit(issuer).scheme == "http":
-        return
-    raise JwksError(f"refusing a non-https key URL: {parts.scheme}://{parts.hostname}")
-
-
-def fetch_json(url: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
-    """GET a JSON document with a socket timeout and a size cap."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - see _check_url
+def check_url(url: object, issuer: str) -> SplitResult:
+    """A key URL we may fetch: https, or plain http only for a local ``http://`` dev issuer."""
+    if not isinstance(url, str):
+        raise JwksError("key URL is not a string")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - see _check_url
-            if response.status != 200:
-                raise JwksError(f"HTTP {response.status} from {url}")
-            body = response.read(MAX_DOCUMENT_BYTES + 1)
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port
+    except ValueError:
+        raise JwksError("key URL is not a valid URL") from None
+    if not host:
+        raise JwksError("key URL has no host")
+    if parts.scheme == "https" or (parts.scheme == "http" and issuer.startswith("http://")):
+        return parts
+    raise JwksError(f"refusing a non-https key URL: {parts.scheme}://{host}")
+
+
+def fetch_json(url: str, *, issuer: str, deadline: float, context: ssl.SSLContext | None = None) -> Any:
+    """GET a JSON document by ``deadline`` (``time.monotonic()``), size-capped, redirects not followed."""
+    parts = check_url(url, issuer)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise JwksError(f"no time left to fetch {url}")
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=remaining, context=context or ssl.create_default_context()
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=remaining)
+    watchdog: threading.Timer | None = None
+    try:
+        connection.connect()
+        # Socket timeouts bound each read, not the whole answer: a server can drip bytes for as
+        # long as it likes. At the deadline the socket is shut, which ends any read in progress.
+        watchdog = threading.Timer(deadline - time.monotonic(), _abort, (connection.sock,))
+        watchdog.daemon = True
+        watchdog.start()
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request("GET", target, headers={"Accept": "application/json"})
+        response = connection.getresponse()
+        if response.status != 200:
+            # 3xx included: http.client follows no redirects, and neither do we.
+            raise JwksError(f"HTTP {response.status} from {url}")
+        body = response.read(MAX_DOCUMENT_BYTES + 1)
     except JwksError:
         raise
-    except Exception as exc:  # urllib raises a zoo of types; all mean "no document"
+    except Exception as exc:  # OSError, ssl and http.client errors: all mean "no document"
         raise JwksError(f"{type(exc).__name__} fetching {url}") from exc
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        connection.close()
+    if time.monotonic() > deadline:
+        raise JwksError(f"deadline passed fetching {url}")
     if len(body) > MAX_DOCUMENT_BYTES:
         raise JwksError(f"document over {MAX_DOCUMENT_BYTES} bytes at {url}")
     try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise JwksError(f"invalid JSON at {url}") from exc
+        return _JSON.decode(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise JwksError(f"invalid JSON at {url}") from None
 
 
-def parse_jwks(document: Any) -> dict[str, RSAPublicKey]:
-    """RSA signing keys by ``kid``. Keys we cannot use are skipped, never trusted."""
+def _abort(sock: socket.socket | None) -> None:
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            # The plain socket's shutdown, so a TLS read blocked in another thread returns at once.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _uint(value: object) -> int:
+    if not isinstance(value, str) or not value:
+        raise ValueError("not a base64url integer")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("not a base64url integer") from None
+    return int.from_bytes(raw, "big")
+
+
+def _why_untrusted(jwk: Mapping[str, Any]) -> str | None:
+    if jwk.get("use", "sig") != "sig":
+        return f"use {jwk.get('use')!r} is not sig"
+    key_ops = jwk.get("key_ops")
+    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+        return "key_ops lacks verify"
+    alg = jwk.get("alg")
+    if alg is not None and alg not in RSA_ALGORITHMS:
+        return f"alg {alg} is not an RSA signature algorithm"
+    return None
+
+
+def parse_jwks(document: Any) -> dict[str, VerificationKey]:
+    """Usable RSA signing keys by ``kid``. Keys we cannot use or must not trust are skipped."""
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise JwksError("not a JWKS document")
-    keys: dict[str, RSAPublicKey] = {}
-    for jwk in document["keys"]:
-        if not isinstance(jwk, Mapping) or jwk.get("kty") != "RSA":
-            continue
-        kid = jwk.get("kid")
-        if not isinstance(kid, str) or not kid or jwk.get("use", "sig") != "sig":
-            continue
-        try:
-            # Only the public members: a JWKS that leaks "d" must not make us hold a private key.
-            key = RSAAlgorithm.from_jwk({"kty": "RSA", "n": jwk.get("n"), "e": jwk.get("e")})
-        except (InvalidKeyError, ValueError, TypeError, KeyError):
-            continue
-        if isinstance(key, RSAPublicKey):
-            keys[kid] = key
+    candidates = [
+        jwk
+        for jwk in document["keys"]
+        if isinstance(jwk, Mapping) and jwk.get("kty") == "RSA" and isinstance(jwk.get("kid"), str) and jwk["kid"]
+    ]
+    listed = Counter(jwk["kid"] for jwk in candidates)
+    keys: dict[str, VerificationKey] = {}
+    skipped: dict[str, str] = {}
+    for jwk in candidates:
+        kid = jwk["kid"]
+        # Which of two keys a kid means is not ours to guess: use neither.
+        why = "kid appears more than once" if listed[kid] > 1 else _why_untrusted(jwk)
+        if why is None:
+            try:
+                # Only the public members: a JWKS that leaks "d" must not make us hold a private key.
+                public = RSAPublicNumbers(_uint(jwk.get("e")), _uint(jwk.get("n"))).public_key()
+            except (ValueError, TypeError):
+                continue
+            if public.key_size < MIN_RSA_BITS:
+                why = f"key under {MIN_RSA_BITS} bits"
+            else:
+                alg = jwk.get("alg")
+                keys[kid] = VerificationKey(public, alg if isinstance(alg, str) else None)
+        if why is not None:
+            skipped[kid] = why
+    if skipped:
+        LOGGER.warning("jwks keys skipped", extra={"skipped": [f"{kid}: {why}" for kid, why in skipped.items()]})
     if not keys:
         raise JwksError("no usable RSA signing keys")
     return keys
@@ -105,31 +191,40 @@ class KeySource(KeyLookup):
         jwks_uri: str | None = None,
         cooldown: float = 60.0,
         max_age: float = 3600.0,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = REFRESH_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """``timeout`` is for a whole refresh; ``clock`` paces refreshes (tests move it by hand)."""
         self.issuer = issuer
         self._jwks_uri = jwks_uri or None
         self._cooldown = cooldown
         self._max_age = max_age
         self._timeout = timeout
         self._clock = clock
-        self._keys: dict[str, RSAPublicKey] = {}
+        self._ssl_context = ssl_context
+        self._keys: dict[str, VerificationKey] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._lock = threading.Lock()
         self.fetch_count = 0
 
-    def key_for(self, kid: str | None) -> RSAPublicKey | None:
+    def key_for(self, kid: str | None) -> VerificationKey | None:
         if kid is None:
             return None
         key = self._keys.get(kid)
         if key is not None and not self._stale():
             return key
-        with self._lock:
+        # A known key answers at once while another request refreshes; only a kid we have not
+        # seen waits for the refresh (bounded by its deadline).
+        if not self._lock.acquire(blocking=key is None):
+            return key
+        try:
             if self._may_fetch(unknown_kid=key is None):
                 self._refresh()
             return self._keys.get(kid)
+        finally:
+            self._lock.release()
 
     def _stale(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at >= self._max_age
@@ -137,40 +232,39 @@ class KeySource(KeyLookup):
     def _may_fetch(self, *, unknown_kid: bool) -> bool:
         if self._attempted_at is None:
             return True
-        since_attempt = self._clock() - self._attempted_at
-        if since_attempt < self._cooldown:
+        if self._clock() - self._attempted_at < self._cooldown:
             return False
         return unknown_kid or self._stale()
 
     def _refresh(self) -> None:
         self._attempted_at = self._clock()
         self.fetch_count += 1
+        deadline = time.monotonic() + self._timeout
         try:
-            url = self._resolve_jwks_uri()
-            keys = parse_jwks(fetch_json(url, self._timeout))
-        except JwksError as exc:
+            context = self._ssl_context or (ssl.create_default_context() if self.issuer.startswith("https") else None)
+            url = self._jwks_uri or self._discover(deadline, context)
+            keys = parse_jwks(fetch_json(url, issuer=self.issuer, deadline=deadline, context=context))
+        except Exception as exc:  # JwksError, or anything a hostile answer provokes: never raise
             LOGGER.warning(
                 "jwks refresh failed; keeping last good key set",
-                extra={"error": str(exc), "known_kids": sorted(self._keys)},
+                extra={
+                    "error": str(exc) if isinstance(exc, JwksError) else type(exc).__name__,
+                    "known_kids": sorted(self._keys),
+                },
             )
             return
         self._keys = keys
         self._fetched_at = self._clock()
         LOGGER.info("jwks refreshed", extra={"known_kids": sorted(keys)})
 
-    def _resolve_jwks_uri(self) -> str:
-        if self._jwks_uri is None:
-            url = discovery_url(self.issuer)
-            _check_url(url, self.issuer)
-            document = fetch_json(url, self._timeout)
-            if not isinstance(document, Mapping):
-                raise JwksError("discovery document is not a JSON object")
-            if document.get("issuer") != self.issuer:
-                # OIDC Discovery 4.3: a mismatch means the configured issuer is wrong.
-                raise JwksError("discovery issuer does not match the configured issuer")
-            jwks_uri = document.get("jwks_uri")
-            if not isinstance(jwks_uri, str):
-                raise JwksError("discovery document has no jwks_uri")
-            self._jwks_uri = jwks_uri
-        _check_url(self._jwks_uri, self.issuer)
-        return self._jwks_uri
+    def _discover(self, deadline: float, context: ssl.SSLContext | None) -> str:
+        url = discovery_url(self.issuer)
+        document = fetch_json(url, issuer=self.issuer, deadline=deadline, context=context)
+        if not isinstance(document, Mapping):
+            raise JwksError("discovery document is not a JSON object")
+        if document.get("issuer") != self.issuer:
+            # OIDC Discovery 4.3: a mismatch means the configured issuer is wrong.
+            raise JwksError("discovery issuer does not match the configured issuer")
+        jwks_uri = document.get("jwks_uri")
+        check_url(jwks_uri, self.issuer)
+        return str(jwks_uri)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from jwt_core import HMAC_ALGORITHMS, KeyLookup
+from jwt_core import HMAC_ALGORITHMS, KeyLookup, VerificationKey
 
 LOGGER = logging.getLogger("authorizer.secret")
 
@@ -48,12 +48,12 @@ class SharedSecret(KeyLookup):
         self.client_factory = client_factory
         self._cooldown = cooldown
         self._clock = clock
-        self._secret: bytes | None = None
+        self._secret: VerificationKey | None = None
         self._attempted_at: float | None = None
         self._lock = threading.Lock()
         self.reads = 0
 
-    def key_for(self, kid: str | None) -> bytes | None:
+    def key_for(self, kid: str | None) -> VerificationKey | None:
         if self._secret is not None:
             return self._secret
         with self._lock:
@@ -78,5 +78,5 @@ class SharedSecret(KeyLookup):
             # Never log the value, not even its length class beyond "too short".
             LOGGER.error("shared secret too short", extra={"parameter": self.parameter, "minimum": MIN_SECRET_BYTES})
             return
-        self._secret = secret
+        self._secret = VerificationKey(secret, "HS256")
         LOGGER.info("shared secret loaded", extra={"parameter": self.parameter})

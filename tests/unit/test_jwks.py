@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import logging
+import random
+import threading
+import time
+
 import pytest
 
 from devloop.issuer import new_rsa_key, public_jwk
 from jwks import KeySource, discovery_url, parse_jwks
 from tests.jwks_server import FaultyJwksServer, running
 from tests.support import FakeClock, free_port
+from tests.tls import TestCA
 
 KEY_A, KEY_B = new_rsa_key(), new_rsa_key()
 JWKS_A = {"keys": [public_jwk(KEY_A, "a")]}
@@ -20,7 +27,7 @@ def server():
 
 
 def _numbers(key) -> tuple[int, int]:
-    numbers = key.public_numbers()
+    numbers = getattr(key, "key", key).public_numbers()
     return numbers.n, numbers.e
 
 
@@ -116,4 +123,153 @@ def test_parse_jwks_keeps_only_public_rsa_signing_keys():
     }
     keys = parse_jwks(document)
     assert sorted(keys) == ["good", "leaky"]
-    assert not hasattr(keys["leaky"], "private_numbers")
+    assert not hasattr(keys["leaky"].key, "private_numbers")
+
+
+# ---------------------------------------------------------------- a hostile or broken issuer
+@pytest.fixture
+def tls_ca(monkeypatch: pytest.MonkeyPatch) -> TestCA:
+    """A CA made now; the key client trusts it through SSL_CERT_FILE, as it would a public CA."""
+    ca = TestCA()
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.bundle))
+    return ca
+
+
+def test_a_redirect_to_plain_http_is_never_followed(tls_ca: TestCA):
+    # GIVEN an https key URL that answers 302 with a plain-http URL serving an attacker's key
+    with (
+        running(FaultyJwksServer({"keys": [public_jwk(KEY_B, "b")]})) as plain,
+        running(FaultyJwksServer(JWKS_A, tls=tls_ca)) as secure,
+    ):
+        clock = FakeClock()
+        source = KeySource(issuer=secure.issuer, jwks_uri=secure.jwks_uri, cooldown=5, max_age=10, clock=clock)
+        assert source.key_for("a") is not None
+        secure.mode, secure.redirect_to = "redirect", plain.jwks_uri
+
+        # WHEN the keys are refreshed
+        clock.now += 20
+
+        # THEN the http URL is never requested, the attacker's kid is unknown, the last good keys stay
+        assert source.key_for("b") is None
+        assert source.key_for("a") is not None
+        assert plain.requests == []
+        assert secure.jwks_fetches == 2
+
+
+def test_one_deadline_bounds_a_whole_refresh_against_a_dripping_server(server):
+    # GIVEN keys known, then a server that sends the key set in 20 pieces 0.35 s apart (7 s)
+    clock = FakeClock()
+    source = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=0, max_age=10, timeout=1.0, clock=clock)
+    assert source.key_for("a") is not None
+    server.mode = "drip"
+    clock.now += 20
+
+    # WHEN the stale keys are refreshed
+    started = time.monotonic()
+    key = source.key_for("a")
+    elapsed = time.monotonic() - started
+
+    # THEN the refresh gives up at its deadline, well inside the function's 5 s, and the keys stay
+    assert elapsed < 1.6, f"refresh took {elapsed:.2f} s"
+    assert key is not None
+    assert server.jwks_fetches == 2
+
+
+def test_a_refresh_in_progress_does_not_hold_up_lookups_of_known_keys(server):
+    clock = FakeClock()
+    source = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=0, max_age=10, timeout=3.0, clock=clock)
+    assert source.key_for("a") is not None
+    server.mode = "drip"
+    clock.now += 20
+    refreshing = threading.Thread(target=source.key_for, args=("a",))
+    refreshing.start()
+    try:
+        while server.jwks_fetches < 2:
+            time.sleep(0.01)  # until the refresh has reached the server
+        started = time.monotonic()
+        assert source.key_for("a") is not None
+        assert time.monotonic() - started < 0.2
+    finally:
+        refreshing.join()
+
+
+@pytest.mark.parametrize(
+    "discovery",
+    [
+        {"jwks_uri": "https://[bad-ipv6/x"},
+        {"jwks_uri": "https://"},
+        {"jwks_uri": 7},
+        {"jwks_uri": "http://127.0.0.1:9/downgrade.json"},
+    ],
+    ids=["unparsable-url", "no-host", "not-a-string", "plain-http"],
+)
+def test_a_malformed_discovery_document_is_a_failed_refresh_that_changes_nothing(server, discovery):
+    # GIVEN keys found through discovery
+    clock = FakeClock()
+    source = KeySource(issuer=server.issuer, cooldown=0, max_age=10, clock=clock)
+    assert source.key_for("a") is not None
+    fetches = server.jwks_fetches
+
+    # WHEN discovery starts answering garbage
+    server.discovery_override = {"issuer": server.issuer, **discovery}
+    clock.now += 20
+
+    # THEN the lookup never raises, the last good keys answer, and no key URL was stored
+    assert source.key_for("a") is not None
+    assert server.jwks_fetches == fetches
+    server.discovery_override = None
+    server.jwks = {"keys": [public_jwk(KEY_B, "b")]}
+    clock.now += 20
+    assert source.key_for("b") is not None
+
+
+def test_deeply_nested_json_is_a_failed_refresh(server):
+    clock = FakeClock()
+    source = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=0, max_age=10, clock=clock)
+    assert source.key_for("a") is not None
+    server.mode = "nested"
+    clock.now += 20
+    assert source.key_for("a") is not None
+    assert server.jwks_fetches == 2
+
+
+def _odd_modulus(bits: int) -> str:
+    n = (1 << (bits - 1)) | 1 | random.getrandbits(bits - 2) << 1
+    return _b64url(n.to_bytes(bits // 8, "big"))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_keys_that_must_not_be_trusted_are_skipped_and_logged_once_by_kid(caplog: pytest.LogCaptureFixture):
+    weak = {"kty": "RSA", "kid": "weak-512", "n": _odd_modulus(512), "e": "AQAB"}
+    document = {
+        "keys": [
+            public_jwk(KEY_A, "good"),
+            weak,
+            {**weak, "kid": "weak-1024", "n": _odd_modulus(1024)},
+            public_jwk(KEY_B, "for-encryption") | {"key_ops": ["encrypt"]},
+            public_jwk(KEY_B, "wrap") | {"alg": "RSA-OAEP"},
+            public_jwk(KEY_A, "twice"),
+            public_jwk(KEY_B, "twice"),
+            public_jwk(KEY_B, "verify-ops") | {"key_ops": ["verify"]},
+            public_jwk(KEY_B, "ps512") | {"alg": "PS512"},
+        ]
+    }
+    with caplog.at_level(logging.WARNING, logger="authorizer.jwks"):
+        keys = parse_jwks(document)
+    assert sorted(keys) == ["good", "ps512", "verify-ops"]
+    assert keys["ps512"].alg == "PS512"
+    assert keys["good"].alg == "RS256"
+    skipped = [r for r in caplog.records if r.getMessage() == "jwks keys skipped"]
+    assert len(skipped) == 1
+    assert sorted(getattr(skipped[0], "skipped")) == sorted(  # noqa: B009 - set via extra=
+        [
+            "weak-512: key under 2048 bits",
+            "weak-1024: key under 2048 bits",
+            "for-encryption: key_ops lacks verify",
+            "wrap: alg RSA-OAEP is not an RSA signature algorithm",
+            "twice: kid appears more than once",
+        ]
+    )

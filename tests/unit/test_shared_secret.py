@@ -92,7 +92,8 @@ def test_an_ssm_failure_denies_and_retries_only_after_the_cooldown(caplog):
     assert source.key_for(None) is None
     assert source.reads == 1
     clock.now += 6
-    assert source.key_for(None) == secret.encode()
+    loaded = source.key_for(None)
+    assert loaded is not None and loaded.key == secret.encode()
     stubber.assert_no_pending_responses()
     assert [r.getMessage() for r in caplog.records] == ["shared secret unavailable", "shared secret loaded"]
 
