@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ from devloop.template import FAKE_ACCOUNT, FAKE_REGION, Api, Authorizer, Cors, R
 from jwks import KeySource
 from jwt_core import JwtVerifier, TokenRejected, bearer_token, scopes_satisfied
 
+LOGGER = logging.getLogger("devloop.gateway")
 API_ID = "localapi01"
 DOMAIN = f"{API_ID}.execute-api.{FAKE_REGION}.amazonaws.com"
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "+json", "+xml")
@@ -174,6 +176,9 @@ class Gateway:
         except TokenRejected as rejected:
             challenge = f'Bearer error="invalid_token" error_description="{rejected.reason}"'
             return Response.message(401, "Unauthorized", ("www-authenticate", challenge))
+        except Exception:  # a verifier bug must still look like AWS: no token earns a 500
+            LOGGER.exception("JWT authorizer emulation error")
+            return Response.message(401, "Unauthorized", ("www-authenticate", 'Bearer error="invalid_token"'))
         if not scopes_satisfied(verified.scopes, route.scopes):
             challenge = f'Bearer scope="{" ".join(route.scopes)}" error="insufficient_scope"'
             return Response.message(403, "Forbidden", ("www-authenticate", challenge))

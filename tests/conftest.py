@@ -6,6 +6,7 @@ from types import ModuleType
 import pytest
 
 from devloop.issuer import DevIssuer, IssuerServer
+from tests.cases import CaseIssuer
 from tests.support import AUTHORIZER_DIR, LambdaContext, load_function
 
 AUDIENCE = "https://api.example.com"
@@ -23,8 +24,8 @@ AUTHORIZER_SETTINGS = (
 
 @pytest.fixture(scope="session")
 def issuer_server() -> Iterator[IssuerServer]:
-    """A dev issuer with a key generated now, serving discovery and JWKS on 127.0.0.1."""
-    server = DevIssuer(default_audience=AUDIENCE).serve().start()
+    """A dev issuer with keys generated now (and the table's hostile ones), on 127.0.0.1."""
+    server = CaseIssuer(default_audience=AUDIENCE).serve().start()
     yield server
     server.stop()
 

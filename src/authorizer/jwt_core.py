@@ -9,13 +9,15 @@ plus RFC 8725):
 - ``alg`` must be on an explicit allow-list of RSA algorithms (HS256 alone in the optional
   shared-secret mode, never both families); ``crit`` is refused;
   ``jwk``/``jku``/``x5u``/``x5c`` header parameters are never used to find a key;
-- ``kid`` must name a key of the issuer's JWKS (not needed with a shared secret), and that
-  key must verify the signature;
+- ``kid`` must name a key of the issuer's JWKS (not needed with a shared secret); when that
+  key's JWK names an ``alg``, it must be the token's; and that key must verify the signature;
 - ``iss`` equals the configured issuer exactly; ``exp`` is required and in the future;
-  ``nbf`` and ``iat``, when present, are not in the future;
+  ``nbf`` and ``iat``, when present, are not in the future; all three are finite numbers
+  between 0 and 253402300799 (year 9999), so no value can overflow a comparison;
 - ``aud`` (string or list) holds a configured audience; only a token with no ``aud`` may
   match through ``client_id`` instead;
-- route scopes: at least one of the route's scopes in ``scope`` (space-separated) or ``scp``.
+- route scopes: at least one of the route's scopes in ``scope`` or ``scp`` (strings split on
+  U+0020 only, as RFC 6749 3.3 says; ``scp`` may also be a list).
 
 With a ``VerifiedCache``, a token that passed every rule is answered from the cache until its
 ``exp``, and only while the key that verified it is still the one in use.
@@ -57,6 +59,20 @@ class TokenRejected(Exception):
         self.detail = detail
 
 
+# RFC 7519 NumericDate values we accept: seconds from 1970 to the end of year 9999.
+MAX_NUMERIC_DATE = 253402300799
+
+
+class VerificationKey:
+    """A key that may verify signatures, and the ``alg`` its JWK restricts it to (if any)."""
+
+    __slots__ = ("alg", "key")
+
+    def __init__(self, key: Any, alg: str | None = None) -> None:
+        self.key = key
+        self.alg = alg
+
+
 class KeyLookup:
     """Where the verifier finds the verification key: ``jwks.KeySource`` or ``secret.SharedSecret``.
 
@@ -68,7 +84,7 @@ class KeyLookup:
     requires_kid = True
     missing_reason = "unknown_kid"
 
-    def key_for(self, kid: str | None) -> Any:  # pragma: no cover - interface
+    def key_for(self, kid: str | None) -> VerificationKey | None:  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -125,14 +141,18 @@ def bearer_token(header_value: object) -> str:
 
 
 def token_scopes(claims: Mapping[str, Any]) -> list[str]:
-    """Scopes from ``scope`` (space-separated string) and ``scp`` (list or string)."""
+    """Scopes from ``scope`` (string) and ``scp`` (list or string).
+
+    Strings split on the space character alone (RFC 6749 3.3): a tab, NBSP or other Unicode
+    space inside ``"write:x\u00a0read:x"`` keeps it one (useless) scope, never two.
+    """
     found: list[str] = []
     scope = claims.get("scope")
     if isinstance(scope, str):
-        found.extend(scope.split())
+        found.extend(s for s in scope.split(" ") if s)
     scp = claims.get("scp")
     if isinstance(scp, str):
-        found.extend(scp.split())
+        found.extend(s for s in scp.split(" ") if s)
     elif isinstance(scp, list):
         found.extend(s for s in scp if isinstance(s, str))
     return list(dict.fromkeys(found))
@@ -220,14 +240,14 @@ def _reject_constant(name: str) -> Any:
 _JSON = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def _json_object(segment: str) -> dict[str, Any]:
+def _json_object(segment: str, part: str) -> dict[str, Any]:
     try:
         # RFC 7519: the segments are UTF-8 JSON (json.loads would also guess UTF-16 and -32).
         value = _JSON.decode(_b64decode(segment).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise TokenRejected("malformed") from exc
+    except (TokenRejected, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise TokenRejected("malformed", part) from exc
     if not isinstance(value, dict):
-        raise TokenRejected("malformed")
+        raise TokenRejected("malformed", part)
     return value
 
 
@@ -235,9 +255,14 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _numeric_date(value: object) -> bool:
+    """A NumericDate we can compare: a number, finite, from 1970 to year 9999 (no bignum, no inf)."""
+    return _number(value) and 0 <= value <= MAX_NUMERIC_DATE  # type: ignore[operator]
+
+
 class _Verified(NamedTuple):
     token: VerifiedToken
-    key: Any
+    key: VerificationKey
     expires_at: float
 
 
@@ -315,7 +340,7 @@ class JwtVerifier:
         self._cache.put(digest, _Verified(verified, key, verified.claims["exp"] + self._leeway))
         return verified
 
-    def _verify(self, token: str) -> tuple[VerifiedToken, Any]:
+    def _verify(self, token: str) -> tuple[VerifiedToken, VerificationKey]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenRejected("malformed", "token too long")
         parts = token.split(".")
@@ -323,16 +348,19 @@ class JwtVerifier:
             raise TokenRejected("malformed", f"{len(parts)} segments")
         if not _B64URL.fullmatch(parts[1]) or not _B64URL.fullmatch(parts[2]):
             raise TokenRejected("malformed")
-        header = _json_object(parts[0])
+        header = _json_object(parts[0], "header")
         self._check_header(header)
         key = self._keys.key_for(header.get("kid"))
         if key is None:
             raise TokenRejected(self._keys.missing_reason)
+        if key.alg is not None and key.alg != header["alg"]:
+            # The JWK says what its key is for (RFC 7517 4.4); a key for PS512 verifies nothing else.
+            raise TokenRejected("key_alg_mismatch")
         signature = _b64decode(parts[2])
         signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
-        if not self._algorithms[header["alg"]].verify(signing_input, key, signature):
+        if not self._algorithms[header["alg"]].verify(signing_input, key.key, signature):
             raise TokenRejected("bad_signature")
-        claims = _json_object(parts[1])
+        claims = _json_object(parts[1], "payload")
         self._check_claims(claims)
         return VerifiedToken(header=header, claims=claims), key
 
@@ -354,13 +382,15 @@ class JwtVerifier:
         exp = claims.get("exp")
         if not _number(exp):
             raise TokenRejected("missing_exp")
+        if not _numeric_date(exp):
+            raise TokenRejected("bad_exp")
         if now >= exp + self._leeway:  # type: ignore[operator]
             raise TokenRejected("expired")
         for name in ("nbf", "iat"):
             if name not in claims:
                 continue
             value = claims[name]
-            if not _number(value):
+            if not _numeric_date(value):
                 raise TokenRejected(f"bad_{name}")
             if value > now + self._leeway:
                 raise TokenRejected("not_yet_valid" if name == "nbf" else "issued_in_future")

@@ -14,13 +14,43 @@ from typing import Any
 import jwt
 import yaml
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from devloop.issuer import DevIssuer, flip_signature, public_jwk
+from devloop.issuer import DevIssuer, flip_signature, new_rsa_key, public_jwk
 
 TABLE = Path(__file__).with_name("jwt_cases.yaml")
 AUDIENCE = "https://api.example.com"
 _EC_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+class CaseIssuer(DevIssuer):
+    """The dev issuer, also publishing the keys a careful verifier must refuse to use.
+
+    ``hostile`` maps a signing mode of the table to the kid it is published under and the
+    private key that signs; ``jwks()`` adds each key's public JWK, as the row's name says.
+    """
+
+    def __init__(self, default_audience: str = AUDIENCE) -> None:
+        super().__init__(default_audience=default_audience)
+        twin_a, twin_b = new_rsa_key(), new_rsa_key()
+        self.hostile: dict[str, tuple[str, rsa.RSAPrivateKey]] = {
+            "weak1024": ("weak-1024", rsa.generate_private_key(public_exponent=65537, key_size=1024)),  # noqa: S505
+            "ps512_key": ("jwk-alg-ps512", new_rsa_key()),
+            "encrypt_key": ("key-ops-encrypt", new_rsa_key()),
+            "dup_kid": ("twice", twin_a),
+        }
+        self._published = [
+            public_jwk(self.hostile["weak1024"][1], "weak-1024"),
+            public_jwk(self.hostile["ps512_key"][1], "jwk-alg-ps512", alg="PS512"),
+            public_jwk(self.hostile["encrypt_key"][1], "key-ops-encrypt") | {"key_ops": ["encrypt"]},
+            public_jwk(twin_a, "twice"),
+            public_jwk(twin_b, "twice"),
+        ]
+
+    def jwks(self) -> dict[str, Any]:
+        document = super().jwks()
+        document["keys"] = [*document["keys"], *self._published]
+        return document
 
 
 @dataclass(frozen=True)
@@ -45,13 +75,27 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+class _RawJson(str):
+    """A claim value written into the payload as this JSON text (``1e400``), not as a string."""
+
+
+def _number(text: str) -> int | float:
+    return float(text) if "." in text else int(text)
+
+
 def _resolve(value: Any, issuer: DevIssuer, now: int) -> Any:
     if not isinstance(value, str):
         return value
     if value.startswith("now+"):
-        return now + int(value[4:])
+        return now + _number(value[4:])
     if value.startswith("now-"):
-        return now - int(value[4:])
+        return now - _number(value[4:])
+    if value.startswith("$ten_to:"):
+        return 10 ** int(value.removeprefix("$ten_to:"))
+    if value.startswith("$minus_ten_to:"):
+        return -(10 ** int(value.removeprefix("$minus_ten_to:")))
+    if value.startswith("$raw:"):
+        return _RawJson(value.removeprefix("$raw:"))
     return {
         "$issuer_no_slash": issuer.issuer.rstrip("/"),
         "$issuer_upper": issuer.issuer.upper(),
@@ -70,6 +114,14 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any], issuer: DevIssuer, n
     return merged
 
 
+def _payload(claims: dict[str, Any]) -> bytes:
+    text = json.dumps(claims)
+    for value in claims.values():
+        if isinstance(value, _RawJson):
+            text = text.replace(json.dumps(value), value, 1)
+    return text.encode()
+
+
 def _sign(case: Case, issuer: DevIssuer, header: dict[str, Any], payload: bytes) -> str:
     signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(payload)}"
     if case.signing == "none":
@@ -79,6 +131,9 @@ def _sign(case: Case, issuer: DevIssuer, header: dict[str, Any], payload: bytes)
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         return signing_input + "." + _b64(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest())
+    if isinstance(issuer, CaseIssuer) and case.signing in issuer.hostile:
+        signature = jwt.get_algorithm_by_name("RS256").sign(signing_input.encode(), issuer.hostile[case.signing][1])
+        return f"{signing_input}.{_b64(signature)}"
     algorithm, key = {
         "rs256": ("RS256", issuer.key),
         "rs384": ("RS384", issuer.key),
@@ -120,8 +175,9 @@ def build_header_value(case: Case, issuer: DevIssuer) -> str:
         issuer,
         now,
     )
-    header = _merge({"alg": "RS256", "typ": "JWT", "kid": issuer.kid}, case.header, issuer, now)
-    payload = case.payload_raw.encode() if case.payload_raw is not None else json.dumps(claims).encode()
+    kid = issuer.hostile[case.signing][0] if isinstance(issuer, CaseIssuer) and case.signing in issuer.hostile else None
+    header = _merge({"alg": "RS256", "typ": "JWT", "kid": kid or issuer.kid}, case.header, issuer, now)
+    payload = case.payload_raw.encode() if case.payload_raw is not None else _payload(claims)
     token = _sign(case, issuer, header, payload)
     if case.raw is None:
         return f"Bearer {token}"
