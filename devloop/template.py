@@ -196,6 +196,21 @@ class _Resolver:
         return self._ref(name)
 
 
+def yaml_error_message(template_path: Path, exc: Exception) -> str:
+    """One line for a template that does not parse, keeping where (1-based) and what went wrong.
+
+    yaml's own message spans several lines (it quotes the source with a caret), and its first
+    line alone ("while parsing a flow sequence") says neither where nor what.
+    """
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    what = ", ".join(" ".join(part.split()) for part in parts if isinstance(part, str) and part.strip())
+    if not what:
+        what = " ".join(str(exc).split()) or type(exc).__name__
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{template_path} is not valid YAML: {where}{what}"
+
+
 def translate(template_path: Path) -> dict[str, Any]:
     """The CloudFormation the SAM translator makes of the template (CodeUri kept in the S3 key)."""
     os.environ.setdefault("AWS_DEFAULT_REGION", FAKE_REGION)
@@ -212,7 +227,7 @@ def translate(template_path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise TemplateError(f"cannot read {template_path}: {exc.strerror}") from exc
     except Exception as exc:  # yaml errors come in many types
-        raise TemplateError(f"{template_path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+        raise TemplateError(yaml_error_message(template_path, exc)) from exc
     if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
         raise TemplateError(f"{template_path} has no Resources section")
     template = copy.deepcopy(template)

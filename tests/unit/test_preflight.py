@@ -1,0 +1,207 @@
+"""``python -m tools.preflight`` against a stub issuer on 127.0.0.1 over TLS: one line per failure."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from devloop.issuer import new_rsa_key, public_jwk
+from jwks import discovery_url
+from tests.jwks_server import FaultyJwksServer, running
+from tests.support import AUTHORIZER_DIR, ROOT, free_port
+from tests.tls import TestCA
+
+AUDIENCE = "https://api.example.com"
+DISCOVERY = "/.well-known/openid-configuration"
+TWO_RSA_KEYS = {"keys": [public_jwk(new_rsa_key(), "a"), public_jwk(new_rsa_key(), "b")]}
+
+
+def _ec_jwk(kid: str) -> dict[str, Any]:
+    numbers = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "kid": kid,
+        "alg": "ES256",
+        "use": "sig",
+        "x": _b64(numbers.x),
+        "y": _b64(numbers.y),
+    }
+
+
+def _b64(number: int) -> str:
+    return base64.urlsafe_b64encode(number.to_bytes(32, "big")).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="module")
+def ca() -> TestCA:
+    return TestCA()
+
+
+@pytest.fixture
+def issuer(ca: TestCA) -> Iterator[FaultyJwksServer]:
+    with running(FaultyJwksServer(TWO_RSA_KEYS, tls=ca)) as server:
+        yield server
+
+
+def preflight(ca: TestCA, *args: str, trust: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("SKIP_ISSUER_CHECK", "SSL_CERT_FILE", "SSL_CERT_DIR")}
+    if trust:
+        base["SSL_CERT_FILE"] = str(ca.bundle)
+    return subprocess.run(
+        [sys.executable, "-m", "tools.preflight", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={**base, "PYTHONPATH": str(AUTHORIZER_DIR), **env},
+    )
+
+
+def failure(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    """The one stderr line of a failed run, without its prefix."""
+    assert (result.returncode, result.stdout) == (code, ""), result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("preflight: error: ")
+    return line.removeprefix("preflight: error: ")
+
+
+def test_a_good_issuer_is_one_ok_line(ca: TestCA, issuer: FaultyJwksServer):
+    result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"issuer {issuer.issuer} checked: discovery matches, 2 RSA signing keys\n"
+    assert issuer.requests == [DISCOVERY, "/jwks.json"]
+
+
+def test_a_missing_trailing_slash_fails_and_shows_the_right_issuer(ca: TestCA, issuer: FaultyJwksServer):
+    # Auth0's iss ends in "/": without it, every token is a 401 after the deploy.
+    assert issuer.issuer == issuer.base_url + "/"
+    result = preflight(ca, "--issuer", issuer.base_url, "--audience", AUDIENCE)
+    assert failure(result) == (
+        f'the issuer\'s discovery document says "{issuer.issuer}": use exactly that (with the trailing slash) as ISSUER'
+    )
+
+
+def test_a_different_issuer_in_discovery_fails(ca: TestCA, issuer: FaultyJwksServer):
+    issuer.issuer = "https://elsewhere.example/"
+    result = preflight(ca, "--issuer", issuer.base_url + "/", "--audience", AUDIENCE)
+    assert failure(result) == (
+        'the issuer\'s discovery document says "https://elsewhere.example/": '
+        f'use exactly that instead of "{issuer.base_url}/" as ISSUER'
+    )
+
+
+@pytest.mark.parametrize(("flag", "variable"), [("--issuer", "ISSUER"), ("--audience", "AUDIENCE")])
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_issuer_or_audience_is_refused_first(ca: TestCA, issuer: FaultyJwksServer, flag, variable, empty):
+    given = {"--issuer": issuer.issuer, "--audience": AUDIENCE, flag: empty}
+    result = preflight(ca, *[part for pair in given.items() for part in pair])
+    assert failure(result).startswith(f"{variable} is empty: ")
+    assert issuer.requests == []
+
+
+def test_an_unreachable_issuer_names_the_url_and_why(ca: TestCA):
+    port = free_port()
+    result = preflight(ca, "--issuer", f"https://127.0.0.1:{port}/", "--audience", AUDIENCE)
+    assert failure(result) == (
+        f"cannot read the issuer's discovery document at https://127.0.0.1:{port}{DISCOVERY}: connection refused"
+    )
+
+
+def test_an_untrusted_certificate_says_so(ca: TestCA, issuer: FaultyJwksServer):
+    result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE, trust=False)
+    message = failure(result)
+    assert message.startswith(f"cannot read the issuer's discovery document at {discovery_url(issuer.issuer)}: ")
+    assert "TLS certificate not trusted" in message
+
+
+@pytest.mark.parametrize(("mode", "why"), [("500", "HTTP 500 from"), ("garbage", "invalid JSON at")])
+def test_a_failing_discovery_document_names_the_url(ca: TestCA, issuer: FaultyJwksServer, mode, why):
+    # The stub answers any path but its root discovery document as it answers for keys, so an
+    # issuer with a path gets the fault on its discovery document.
+    issuer.mode = mode
+    tenant = issuer.base_url + "/tenant/"
+    result = preflight(ca, "--issuer", tenant, "--audience", AUDIENCE)
+    assert failure(result) == f"cannot read the issuer's discovery document: {why} {discovery_url(tenant)}"
+
+
+@pytest.mark.parametrize(("mode", "why"), [("500", "HTTP 500 from"), ("garbage", "invalid JSON at")])
+def test_failing_keys_name_the_url(ca: TestCA, issuer: FaultyJwksServer, mode, why):
+    issuer.mode = mode
+    result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE)
+    assert failure(result) == f"cannot read the issuer's signing keys: {why} {issuer.jwks_uri}"
+
+
+def test_a_discovery_document_without_jwks_uri_fails(ca: TestCA, issuer: FaultyJwksServer):
+    issuer.discovery_override = {"issuer": issuer.issuer}
+    result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE)
+    url = discovery_url(issuer.issuer)
+    assert failure(result).startswith(f"the issuer's discovery document at {url} has no jwks_uri")
+    assert issuer.requests == [DISCOVERY]
+
+
+def test_keys_without_an_rsa_key_say_rs256(ca: TestCA, issuer: FaultyJwksServer):
+    issuer.jwks = {"keys": [_ec_jwk("ec-1")]}
+    message = failure(preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE))
+    assert message.startswith(f"no RSA signing key at {issuer.jwks_uri} (it has EC keys only): ")
+    assert "must sign with RS256" in message
+
+
+def test_rsa_keys_the_authorizer_would_skip_say_why(ca: TestCA, issuer: FaultyJwksServer):
+    issuer.jwks = {"keys": [{**public_jwk(new_rsa_key(), "enc-1"), "use": "enc"}]}
+    message = failure(preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE))
+    assert message == f"no usable RSA signing key at {issuer.jwks_uri}: enc-1: use 'enc' is not sig"
+
+
+def test_the_ok_line_mentions_keys_the_authorizer_would_skip(ca: TestCA, issuer: FaultyJwksServer):
+    issuer.jwks = {"keys": [public_jwk(new_rsa_key(), "a"), {**public_jwk(new_rsa_key(), "enc-1"), "use": "enc"}]}
+    result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        f"issuer {issuer.issuer} checked: discovery matches, 1 RSA signing key (skipped enc-1: use 'enc' is not sig)\n"
+    )
+
+
+def test_skip_issuer_check_fetches_nothing(ca: TestCA):
+    port = free_port()
+    result = preflight(ca, "--issuer", f"https://127.0.0.1:{port}/", "--audience", AUDIENCE, SKIP_ISSUER_CHECK="1")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"parameters valid; issuer https://127.0.0.1:{port}/ not checked (SKIP_ISSUER_CHECK=1)\n"
+
+
+def test_skip_issuer_check_makes_no_request_even_to_a_live_issuer(ca: TestCA, issuer: FaultyJwksServer):
+    result = preflight(ca, "--issuer", issuer.base_url, "--audience", AUDIENCE, SKIP_ISSUER_CHECK="1")
+    assert result.returncode == 0, result.stderr
+    assert issuer.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "start"),
+    [
+        (["--parameter", "LogRetentionDays=2"], "parameter LogRetentionDays: '2' is not one of the allowed values; "),
+        (["--parameter", "AuthorizerCacheTtl=abc"], "parameter AuthorizerCacheTtl: 'abc' is not a number; "),
+        (["--parameter", "Nope=1"], "unknown parameter 'Nope' (template.yaml has: "),
+        (["--parameter", "RequiredScope"], "parameter 'RequiredScope' is not Name=value"),
+        (["--audience", "https://a.example, b c"], "parameter Audience: 'b c' (in 'https://a.example, b c') "),
+        (["--parameter", "Issuer=https://other.example/"], "--parameter Issuer=https://other.example/ contradicts"),
+    ],
+)
+def test_a_bad_parameter_fails_by_name_before_anything_is_fetched(
+    ca: TestCA, issuer: FaultyJwksServer, args: list[str], start: str
+):
+    given = ["--issuer", issuer.issuer, "--audience", AUDIENCE, *args]
+    assert failure(preflight(ca, *given)).startswith(start)
+    assert issuer.requests == []
+
+
+def test_bad_usage_is_one_line_and_exit_2(ca: TestCA):
+    assert failure(preflight(ca, "--issuer", "https://t.auth0.com/"), code=2) == (
+        "the following arguments are required: --audience (see --help)"
+    )

@@ -1,0 +1,206 @@
+"""Check the issuer and the template parameters before ``sam build``/``sam deploy``.
+
+A wrong issuer otherwise shows up only after a deploy, as every token answered 401. In about a
+second this checks what API Gateway's JWT authorizer will rely on:
+
+- ISSUER and AUDIENCE are given, and they and every ``--parameter`` pass the template's own
+  rules (``devloop.parameters``), before anything is fetched;
+- the issuer's ``/.well-known/openid-configuration`` names exactly ISSUER as its ``issuer``
+  (byte for byte: Auth0's trailing slash is part of it);
+- its ``jwks_uri`` answers with at least one RSA signing key (the built-in JWT authorizer
+  verifies RSA signatures only).
+
+Fetching goes through the authorizer's own ``jwks`` module, so preflight and the deployed
+Lambda authorizer agree on what counts as a usable key. ``SKIP_ISSUER_CHECK=1`` checks the
+parameters only (offline, or an issuer not reachable from here).
+
+Usage: ``PYTHONPATH=src/authorizer python -m tools.preflight --issuer ISSUER --audience AUDIENCES
+[--parameter Name=Value ...] [--template template.yaml]``. Prints one OK line and exits 0;
+otherwise one line on stderr, exit 1 (2 for bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+# So that `python tools/preflight.py` works too, not only `PYTHONPATH=src/authorizer python -m ...`.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "authorizer"))
+
+import jwks
+from devloop.parameters import ParameterError, parse_pairs, validate
+
+# One budget for discovery and keys together: generous next to the authorizer's 2 s, since a
+# slow laptop link should not fail the check, yet short enough to beat a deploy by far.
+TIMEOUT = 10.0
+SKIP_VARIABLE = "SKIP_ISSUER_CHECK"
+RS256_HINT = (
+    "API Gateway's JWT authorizer verifies RSA signatures only: an Auth0 API must sign with RS256 "
+    "(Applications > APIs > your API > Settings: signing algorithm RS256, not HS256)"
+)
+
+
+class PreflightError(Exception):
+    """Something a deploy would trip over; the message says what, in one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse's own report is the whole usage block plus the error: keep to one line.
+        self.exit(2, f"preflight: error: {message} (see --help)\n")
+
+
+def check_parameters(template: Path, issuer: str, audience: str, pairs: list[str]) -> None:
+    """ISSUER, AUDIENCE and the ``--parameter`` pairs, against the template's Parameters."""
+    if not issuer.strip():
+        raise PreflightError(
+            'ISSUER is empty: give the issuer URL exactly as in your tokens\' "iss" claim '
+            "(Auth0: https://YOUR_TENANT.auth0.com/ with the trailing slash)"
+        )
+    if not audience.strip():
+        raise PreflightError(
+            'AUDIENCE is empty: give the audiences your tokens\' "aud" may hold, comma-separated '
+            "(Auth0: the API Identifier)"
+        )
+    values = parse_pairs(pairs)
+    for name, value, variable in (("Issuer", issuer, "ISSUER"), ("Audience", audience, "AUDIENCE")):
+        if values.get(name, value) != value:
+            raise PreflightError(f"--parameter {name}={values[name]} contradicts {variable} {value!r}: give it once")
+        values[name] = value
+    validate(template, values)
+
+
+def check_issuer(issuer: str) -> str:
+    """The OK line for an issuer whose discovery document and keys API Gateway can use."""
+    deadline = time.monotonic() + TIMEOUT
+    url = jwks.discovery_url(issuer)
+    document = _fetch(url, issuer, deadline, "the issuer's discovery document")
+    if not isinstance(document, Mapping):
+        raise PreflightError(f"the issuer's discovery document at {url} is not a JSON object")
+    said = document.get("issuer")
+    if not isinstance(said, str):
+        raise PreflightError(f'the issuer\'s discovery document at {url} has no "issuer": is {issuer} an OIDC issuer?')
+    if said != issuer:
+        raise PreflightError(_mismatch(issuer, said))
+    jwks_uri = document.get("jwks_uri")
+    if not isinstance(jwks_uri, str) or not jwks_uri:
+        raise PreflightError(
+            f"the issuer's discovery document at {url} has no jwks_uri: "
+            "API Gateway's JWT authorizer finds the signing keys only through it"
+        )
+    key_set = _fetch(jwks_uri, issuer, deadline, "the issuer's signing keys")
+    count, skipped = _rsa_keys(key_set, jwks_uri)
+    note = f" (skipped {'; '.join(skipped)})" if skipped else ""
+    return f"issuer {issuer} checked: discovery matches, {count} RSA signing key{'s' if count != 1 else ''}{note}"
+
+
+def _mismatch(issuer: str, said: str) -> str:
+    if said == issuer + "/":
+        how = " (with the trailing slash)"
+    elif said + "/" == issuer:
+        how = " (without the trailing slash)"
+    else:
+        how = f' instead of "{issuer}"'
+    return f'the issuer\'s discovery document says "{said}": use exactly that{how} as ISSUER'
+
+
+def _fetch(url: str, issuer: str, deadline: float, what: str) -> Any:
+    try:
+        # context=None: the default trust store, which honours SSL_CERT_FILE.
+        return jwks.fetch_json(url, issuer=issuer, deadline=deadline, context=None)
+    except jwks.JwksError as exc:
+        words = _in_words(exc.__cause__)
+        if words:
+            raise PreflightError(f"cannot read {what} at {url}: {words}") from exc
+        text = str(exc) if url in str(exc) else f"{exc} ({url})"
+        raise PreflightError(f"cannot read {what}: {text}") from exc
+
+
+def _in_words(cause: BaseException | None) -> str | None:
+    """Why a fetch failed, where jwks names only the exception class (its log lines stay small)."""
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({cause.verify_message})"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, socket.gaierror):
+        return "host not found"
+    if isinstance(cause, TimeoutError):
+        return f"no answer within {TIMEOUT:g} s"
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    if cause is not None:
+        return type(cause).__name__
+    return None
+
+
+class _Skipped(logging.Handler):
+    """Collects why ``jwks.parse_jwks`` skipped keys, for the message instead of a log line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reasons: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.reasons.extend(str(reason) for reason in getattr(record, "skipped", []))
+
+
+def _rsa_keys(key_set: Any, url: str) -> tuple[int, list[str]]:
+    """How many keys the authorizer would use, and why it would skip the others."""
+    collector = _Skipped()
+    logger = jwks.LOGGER
+    logger.addHandler(collector)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        keys = jwks.parse_jwks(key_set)
+    except jwks.JwksError as exc:
+        if not isinstance(key_set, Mapping) or not isinstance(key_set.get("keys"), list):
+            raise PreflightError(f"the issuer's signing keys at {url} are not a JWKS document (no keys list)") from exc
+        types = sorted({str(k.get("kty")) for k in key_set["keys"] if isinstance(k, Mapping)})
+        if "RSA" not in types:
+            found = f"it has {', '.join(types)} keys only" if types else "it is empty"
+            raise PreflightError(f"no RSA signing key at {url} ({found}): {RS256_HINT}") from exc
+        why = "; ".join(collector.reasons) or "none has a kid and a valid modulus and exponent"
+        raise PreflightError(f"no usable RSA signing key at {url}: {why}") from exc
+    finally:
+        logger.removeHandler(collector)
+        logger.propagate = propagate
+    return len(keys), collector.reasons
+
+
+def _skip_requested() -> bool:
+    return os.environ.get(SKIP_VARIABLE, "").strip().lower() in ("1", "true", "yes")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _Parser(
+        prog="python -m tools.preflight",
+        description="Check ISSUER and the template parameters before sam build/deploy.",
+    )
+    parser.add_argument("--issuer", required=True, help="issuer URL exactly as in the tokens' iss claim")
+    parser.add_argument("--audience", required=True, help="accepted audiences, comma-separated")
+    parser.add_argument("--parameter", action="append", default=[], help="template parameter Name=Value (repeatable)")
+    parser.add_argument("--template", default="template.yaml")
+    args = parser.parse_args(argv)
+    try:
+        check_parameters(Path(args.template), args.issuer, args.audience, args.parameter)
+        if _skip_requested():
+            print(f"parameters valid; issuer {args.issuer} not checked ({SKIP_VARIABLE}=1)")
+        else:
+            print(check_issuer(args.issuer))
+    except (PreflightError, ParameterError) as exc:
+        print(f"preflight: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
