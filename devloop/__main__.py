@@ -1,13 +1,16 @@
-"""Command line for the local loop: ``python -m devloop {token,serve} ...``."""
+"""Command line for the local loop: ``python -m devloop {token,auth0-token,serve} ...``."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from devloop import DEFAULT_AUDIENCE
 from devloop.client import TokenError, request_token, token_url
+
+AUTH0_SETTINGS = ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE")
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -24,7 +27,35 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _auth0_token(args: argparse.Namespace) -> int:
+    settings = {name: os.environ.get(name, "").strip() for name in AUTH0_SETTINGS}
+    missing = [name for name, value in settings.items() if not value]
+    if missing:
+        # Checked before any request: a half-configured tenant would otherwise fail on the network.
+        raise ValueError(f"set {', '.join(missing)} (in the environment or .env) for make auth0-token")
+    token = request_token(
+        token_url(settings["AUTH0_DOMAIN"]),
+        unreachable_hint="check AUTH0_DOMAIN and the network",
+        client_id=settings["AUTH0_CLIENT_ID"],
+        client_secret=settings["AUTH0_CLIENT_SECRET"],
+        audience=settings["AUTH0_AUDIENCE"],
+        scope=args.scope,
+    )
+    print(token)
+    return 0
+
+
+def port_number(value: str, variable: str) -> int:
+    """A port from the command line, named by the make variable that set it; 0 picks a free one."""
+    if re.fullmatch(r"[0-9]+", value) and int(value) <= 65535:
+        return int(value)
+    shown = value if value.strip() else repr(value)
+    raise ValueError(f"{variable} must be a port number from 0 to 65535 (got {shown})")
+
+
 def _serve(args: argparse.Namespace) -> int:
+    args.api_port = port_number(args.api_port, "API_PORT")
+    args.issuer_port = port_number(args.issuer_port, "ISSUER_PORT")
     # Imported here: the gateway loads the SAM translator, which `token` has no use for.
     from devloop.serve import run
 
@@ -44,13 +75,22 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--variant", default="", help="dev issuer only: expired, wrong_audience, foreign_key, ...")
     token.set_defaults(run=_token)
 
+    auth0 = commands.add_parser(
+        "auth0-token", help=f"print an Auth0 access token (client credentials; {', '.join(AUTH0_SETTINGS)} from env)"
+    )
+    auth0.add_argument("--scope", default="", help="space-separated scopes to request")
+    auth0.set_defaults(run=_auth0_token)
+
     serve = commands.add_parser("serve", help="run the dev issuer and the local API (make local)")
     serve.add_argument("--template", default="template.yaml")
-    serve.add_argument("--api-port", type=int, default=3000)
-    serve.add_argument("--issuer-port", type=int, default=3001)
+    serve.add_argument("--api-port", default="3000", help="0 picks a free port")
+    serve.add_argument("--issuer-port", default="3001", help="0 picks a free port")
     serve.add_argument("--issuer-also-on", action="append", help="extra address for the issuer (docker bridge)")
     serve.add_argument("--audience", default=DEFAULT_AUDIENCE)
     serve.add_argument("--parameter", action="append", help="template parameter, Name=value (repeatable)")
+    serve.add_argument(
+        "--parameters", default="", help="template parameters as sam deploy --parameter-overrides takes them"
+    )
     serve.add_argument("--verbose", action="store_true", help="log every request")
     serve.set_defaults(run=_serve)
 

@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class TokenError(Exception):
@@ -22,8 +23,21 @@ def token_url(domain_or_issuer: str) -> str:
     return base.rstrip("/") + "/oauth/token"
 
 
-def request_token(url: str, **fields: Any) -> str:
-    """POST a client-credentials grant and return the access token."""
+DEV_ISSUER_HINT = "is the issuer running? try: make local"
+
+
+def _default_hint(url: str) -> str:
+    # Only the dev issuer lives on loopback; `make local` is no advice for a remote tenant.
+    host = urlsplit(url).hostname or ""
+    return DEV_ISSUER_HINT if host in ("127.0.0.1", "localhost", "::1") else "check the issuer and the network"
+
+
+def request_token(url: str, *, unreachable_hint: str | None = None, **fields: Any) -> str:
+    """POST a client-credentials grant and return the access token.
+
+    ``unreachable_hint`` ends the message when the endpoint cannot be reached; by default it
+    suggests ``make local`` for a loopback URL (the dev issuer) only.
+    """
     body = {"grant_type": "client_credentials", **{k: v for k, v in fields.items() if v not in (None, "")}}
     if not url.startswith(("https://", "http://")):
         raise TokenError(f"token URL must be http(s): {url}")
@@ -37,7 +51,8 @@ def request_token(url: str, **fields: Any) -> str:
         detail = exc.read(2048).decode(errors="replace")
         raise TokenError(f"{url} answered HTTP {exc.code}: {_error_text(detail)}") from exc
     except urllib.error.URLError as exc:
-        raise TokenError(f"cannot reach {url}: {exc.reason} (is the issuer running? try: make local)") from exc
+        hint = unreachable_hint or _default_hint(url)
+        raise TokenError(f"cannot reach {url}: {exc.reason} ({hint})") from exc
     except (OSError, ValueError) as exc:
         raise TokenError(f"bad answer from {url}: {type(exc).__name__}") from exc
     token = answer.get("access_token") if isinstance(answer, dict) else None

@@ -16,8 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jwt
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from devloop import DEFAULT_AUDIENCE
+from devloop.httpserver import IDLE_TIMEOUT, WsgiServer, respond
 
 VARIANTS = ("valid", "expired", "wrong_audience", "foreign_key", "bad_signature", "not_yet_valid", "unknown_kid")
 
@@ -120,63 +120,57 @@ class DevIssuer:
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": "JWT"})
         return flip_signature(token) if variant == "bad_signature" else token
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> IssuerServer:
-        server = IssuerServer(self, host, port)
+    def serve(self, host: str = "127.0.0.1", port: int = 0, *, idle_timeout: int = IDLE_TIMEOUT) -> IssuerServer:
+        server = IssuerServer(self, host, port, idle_timeout=idle_timeout)
         if self._issuer is None:
             self._issuer = f"http://{host}:{server.port}/"
         return server
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: IssuerServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # see devloop.serve: no 40 ms delayed-ACK stalls
+_JSON_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+MAX_TOKEN_REQUEST_BYTES = 65536
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        return
 
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(data)
+class _IssuerApp:
+    """Discovery, JWKS and the token endpoint as a WSGI app; counts GETs per path."""
 
-    def do_GET(self) -> None:
-        issuer = self.server.issuer
-        with self.server.lock:
-            self.server.requests[self.path] += 1
-        if self.path == "/.well-known/openid-configuration":
-            self._send(200, issuer.discovery())
-        elif self.path == "/.well-known/jwks.json":
-            self._send(200, issuer.jwks())
+    def __init__(self, server: IssuerServer) -> None:
+        self.server = server
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        method, path = environ["REQUEST_METHOD"], environ["REQUEST_URI"]
+        if method == "GET":
+            status, body = self._get(path)
+        elif method == "POST" and path == "/oauth/token":
+            status, body = self._token(environ["wsgi.input"].read())
         else:
-            self._send(404, {"error": "not_found"})
+            status, body = 404, {"error": "not_found"}
+        return respond(environ, start_response, status, _JSON_HEADERS, json.dumps(body).encode())
 
-    def do_POST(self) -> None:
-        if self.path != "/oauth/token":
-            self._send(404, {"error": "not_found"})
-            return
+    def _get(self, path: str) -> tuple[int, dict[str, Any]]:
+        with self.server.lock:
+            self.server.requests[path] += 1
+        if path == "/.well-known/openid-configuration":
+            return 200, self.server.issuer.discovery()
+        if path == "/.well-known/jwks.json":
+            return 200, self.server.issuer.jwks()
+        return 404, {"error": "not_found"}
+
+    def _token(self, raw: bytes) -> tuple[int, dict[str, Any]]:
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            request = json.loads(self.rfile.read(min(length, 65536)) or b"{}")
+            request = json.loads(raw or b"{}")
             if not isinstance(request, dict):
                 raise ValueError("body must be a JSON object")
         except ValueError:
-            self._send(400, {"error": "invalid_request", "error_description": "body must be a JSON object"})
-            return
+            return 400, {"error": "invalid_request", "error_description": "body must be a JSON object"}
         if request.get("grant_type") != "client_credentials":
-            self._send(400, {"error": "unsupported_grant_type"})
-            return
+            return 400, {"error": "unsupported_grant_type"}
         client_id = str(request.get("client_id") or "dev-client")
         scopes = str(request.get("scope") or "").split()
         lifetime = request.get("expires_in", 3600)
         variant = request.get("variant", "valid")
         if not isinstance(lifetime, int) or not 1 <= lifetime <= 86400 or variant not in VARIANTS:
-            self._send(400, {"error": "invalid_request", "error_description": f"variant in {VARIANTS}"})
-            return
+            return 400, {"error": "invalid_request", "error_description": f"variant in {VARIANTS}"}
         token = self.server.issuer.mint(
             subject=str(request.get("sub") or f"{client_id}@clients"),
             audience=request.get("audience") or None,
@@ -185,33 +179,21 @@ class _Handler(BaseHTTPRequestHandler):
             client_id=client_id,
             variant=variant,
         )
-        self._send(
-            200,
-            {"access_token": token, "token_type": "Bearer", "expires_in": lifetime, "scope": " ".join(scopes)},
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": lifetime, "scope": " ".join(scopes)}
+
+
+class IssuerServer(WsgiServer):
+    def __init__(self, issuer: DevIssuer, host: str, port: int, *, idle_timeout: int = IDLE_TIMEOUT) -> None:
+        super().__init__(
+            _IssuerApp(self),
+            host,
+            port,
+            name="dev-issuer",
+            threads=4,
+            idle_timeout=idle_timeout,
+            max_body=MAX_TOKEN_REQUEST_BYTES,
         )
-
-
-class IssuerServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, issuer: DevIssuer, host: str, port: int) -> None:
-        super().__init__((host, port), _Handler)
         self.issuer = issuer
         # GETs served per path: how the benchmark and tests count real JWKS fetches.
         self.requests: Counter[str] = Counter()
         self.lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    def start(self) -> IssuerServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="dev-issuer", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:  # shutdown() waits forever on a server that never ran
-            self.shutdown()
-        self.server_close()

@@ -5,80 +5,72 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from wsgiref.util import is_hop_by_hop
 
 from devloop import DEFAULT_AUDIENCE
 from devloop.gateway import Gateway, Request, Response
+from devloop.httpserver import IDLE_TIMEOUT, WsgiServer, respond
 from devloop.issuer import DevIssuer, IssuerServer
 from devloop.lambdas import Functions
+from devloop.parameters import parse_overrides, parse_pairs, validate
 from devloop.template import load_api
 
 LOGGER = logging.getLogger("devloop")
 
 
-class _ApiHandler(BaseHTTPRequestHandler):
-    server: ApiServer
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in separate writes; with Nagle on, a keep-alive client waits for
-    # a delayed ACK (40 ms) on every response.
-    disable_nagle_algorithm = True
+def request_from_environ(environ: dict[str, Any]) -> Request:
+    """The gateway's view of a request that waitress has framed (a chunked body arrives decoded)."""
+    headers = [(key[5:].replace("_", "-").lower(), value) for key, value in environ.items() if key.startswith("HTTP_")]
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers.append((key.replace("_", "-").lower(), environ[key]))
+    return Request(
+        method=environ["REQUEST_METHOD"],
+        target=environ["REQUEST_URI"],  # as on the request line, not percent-decoded
+        headers=headers,
+        body=environ["wsgi.input"].read(),
+        source_ip=environ.get("REMOTE_ADDR") or "127.0.0.1",
+    )
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        if self.server.verbose:
-            super().log_message(format, *args)
 
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        request = Request(
-            method=self.command,
-            target=self.path,
-            headers=list(self.headers.items()),
-            body=self.rfile.read(length) if length else b"",
-            source_ip=self.client_address[0],
-        )
+class GatewayApp:
+    """WSGI in front of ``Gateway.handle``: environ in, ``Response`` out, nothing else."""
+
+    def __init__(self, gateway: Gateway, verbose: bool = False) -> None:
+        self.gateway = gateway
+        self.verbose = verbose
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        request = request_from_environ(environ)
         try:
-            response = self.server.gateway.handle(request)
+            response = self.gateway.handle(request)
         except Exception:  # the emulator's own bug: answer as API Gateway would, keep serving
             LOGGER.exception("local gateway error")
             response = Response.message(500, "Internal Server Error")
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve  # noqa: N815
+        if self.verbose:
+            print(f'{request.source_ip} "{request.method} {request.target}" {response.status}', file=sys.stderr)
+        # WSGI servers own framing and hop-by-hop headers; waitress refuses an app that sets them.
+        headers = [(k, v) for k, v in response.headers if k.lower() != "content-length" and not is_hop_by_hop(k)]
+        return respond(environ, start_response, response.status, headers, response.body)
 
 
-class ApiServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, gateway: Gateway, host: str, port: int, verbose: bool = False) -> None:
-        super().__init__((host, port), _ApiHandler)
+class ApiServer(WsgiServer):
+    def __init__(
+        self, gateway: Gateway, host: str, port: int, verbose: bool = False, idle_timeout: int = IDLE_TIMEOUT
+    ) -> None:
+        super().__init__(
+            GatewayApp(gateway, verbose), host, port, name="local-api", idle_timeout=idle_timeout, verbose=verbose
+        )
         self.gateway = gateway
-        self.verbose = verbose
-        self._started = False
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    def start(self) -> ApiServer:
-        threading.Thread(target=self.serve_forever, name="local-api", daemon=True).start()
-        self._started = True
-        return self
 
     def stop(self) -> None:
-        if self._started:  # shutdown() waits forever on a server that never ran
-            self.shutdown()
-        self.server_close()
+        super().stop()
         self.gateway.functions.close()
 
 
@@ -103,24 +95,28 @@ class LocalStack:
         parameters: dict[str, str] | None = None,
         verbose: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        idle_timeout: int = IDLE_TIMEOUT,
     ) -> None:
+        """``idle_timeout``: seconds a keep-alive connection may sit idle before the server closes it."""
         self.dev_issuer = DevIssuer(default_audience=audience)
         try:
-            self.issuer_servers: list[IssuerServer] = [self.dev_issuer.serve(host, issuer_port)]
+            self.issuer_servers: list[IssuerServer] = [
+                self.dev_issuer.serve(host, issuer_port, idle_timeout=idle_timeout)
+            ]
         except OSError as exc:
             raise _listen_error(exc, host, issuer_port, "ISSUER_PORT") from exc
         port = self.issuer_servers[0].port
         for extra in issuer_also_on:
             # For containers (sam local): they reach the host through the bridge's gateway.
             try:
-                self.issuer_servers.append(IssuerServer(self.dev_issuer, extra, port))
+                self.issuer_servers.append(IssuerServer(self.dev_issuer, extra, port, idle_timeout=idle_timeout))
             except OSError as exc:
                 self.close()
                 raise _listen_error(exc, extra, port, "ISSUER_PORT") from exc
         try:
             api = load_api(template, {"Issuer": self.dev_issuer.issuer, "Audience": audience, **(parameters or {})})
             gateway = Gateway(api, Functions(api.functions), clock=clock)
-            self.api_server = ApiServer(gateway, host, api_port, verbose)
+            self.api_server = ApiServer(gateway, host, api_port, verbose, idle_timeout)
         except OSError as exc:
             self.close()
             raise _listen_error(exc, host, api_port, "API_PORT") from exc
@@ -145,39 +141,29 @@ class LocalStack:
             server.stop()
 
 
-def _parameters(pairs: list[str]) -> dict[str, str]:
-    """``Name=value`` template parameter overrides, as ``sam deploy --parameter-overrides`` takes them."""
-    parameters = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise ValueError(f"parameter {pair!r} is not Name=value")
-        parameters[name] = value
-    return parameters
+def _user_parameters(args: argparse.Namespace) -> dict[str, str]:
+    """``make local PARAMS=...``, checked against the template as a deploy would check it.
+
+    Only what the user gave: the dev issuer's own http:// Issuer is the local loop's, not theirs.
+    """
+    given = parse_overrides(args.parameters) if (args.parameters or "").strip() else {}
+    given.update(parse_pairs(args.parameter or []))
+    return validate(Path(args.template), given)
 
 
-def run(args: argparse.Namespace) -> int:
-    from devloop.template import TemplateError
-
-    try:
-        stack = LocalStack(
-            Path(args.template),
-            api_port=args.api_port,
-            issuer_port=args.issuer_port,
-            issuer_also_on=tuple(args.issuer_also_on or ()),
-            audience=args.audience,
-            parameters=_parameters(args.parameter or []),
-            verbose=args.verbose,
+def banner(stack: LocalStack, template: str, issuer: str | None) -> str:
+    """What make local prints: where things are, and curl lines that show each answer."""
+    api = stack.api_url
+    head = f"local API  {api}  (routes from {template})\n"
+    if issuer is not None:
+        # Tokens must come from that issuer now; the dev issuer's would all be refused.
+        return (
+            head + f"issuer     {issuer}  (from PARAMS: send tokens it issued; dev tokens get 401/403)\nCtrl-C stops."
         )
-    except TemplateError as exc:
-        raise ValueError(str(exc)) from exc
-    stack.start()
     token = stack.dev_issuer.mint(scopes=["read:test"])
     bad = stack.dev_issuer.mint(variant="bad_signature")
-    api = stack.api_url
-    print(
-        f"local API  {api}  (routes from {args.template})\n"
-        f"dev issuer {stack.dev_issuer.issuer}  (key made at start, kept in memory only)\n\n"
+    return (
+        head + f"dev issuer {stack.dev_issuer.issuer}  (key made at start, kept in memory only)\n\n"
         f'TOKEN="{token}"\n'
         f'BAD="{bad}"\n\n'
         f'curl -i -H "Authorization: Bearer $TOKEN" {api}/test         # 200 built-in JWT authorizer\n'
@@ -187,9 +173,28 @@ def run(args: argparse.Namespace) -> int:
         f'curl -i -H "Authorization: Bearer $BAD" {api}/lambda/test    # 403 broken signature\n'
         f"curl -i {api}/health                                          # 200 public\n\n"
         "Fresh token: make -s token [SCOPES=... AUDIENCE=... VARIANT=expired|wrong_audience|foreign_key|...]\n"
-        "Ctrl-C stops.",
-        flush=True,
+        "Ctrl-C stops."
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    from devloop.template import TemplateError
+
+    parameters = _user_parameters(args)
+    try:
+        stack = LocalStack(
+            Path(args.template),
+            api_port=args.api_port,
+            issuer_port=args.issuer_port,
+            issuer_also_on=tuple(args.issuer_also_on or ()),
+            audience=args.audience,
+            parameters=parameters,
+            verbose=args.verbose,
+        )
+    except TemplateError as exc:
+        raise ValueError(str(exc)) from exc
+    stack.start()
+    print(banner(stack, args.template, parameters.get("Issuer")), flush=True)
     stop = threading.Event()
     try:
         stop.wait()

@@ -277,3 +277,26 @@ def test_an_any_route_with_an_authorizer_swallows_preflights(tmp_path):
         assert reply.status == 401
     finally:
         local.close()
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        (
+            "Issuer=http://x",
+            "error: parameter Issuer: 'http://x' does not match the allowed pattern; must be an https://",
+        ),
+        ("Nope=1", "error: unknown parameter 'Nope' (template.yaml has: Audience,"),
+        ("AuthorizerCacheTtl=99999", "error: parameter AuthorizerCacheTtl: '99999' is above the maximum of 3600"),
+        ("AuthorizerCacheTtl=abc", "error: parameter AuthorizerCacheTtl: 'abc' is not a number; must be a whole"),
+        (
+            "CorsAllowedOrigins='https://a.example/path'",
+            "error: parameter CorsAllowedOrigins: 'https://a.example/path'",
+        ),
+    ],
+)
+def test_make_local_checks_its_parameters_as_a_deploy_would(params, expected):
+    result = _serve("--api-port", "0", "--issuer-port", "0", "--parameters", params)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(expected), line

@@ -1,0 +1,175 @@
+"""The local loop's one HTTP/1.1 server: a WSGI app on waitress, in a background thread.
+
+http.server frames requests loosely (a bad or negative Content-Length, chunked bodies,
+conflicting lengths); waitress's parser is maintained and hardened against request
+smuggling, so both the gateway and the dev issuer run on it. Its own error answers are
+text/plain pages; here they are API Gateway's JSON ``{"message": ...}`` with its statuses.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any, Self
+
+from waitress import wasyncore
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
+from waitress.utilities import (
+    BadRequest,
+    InternalServerError,
+    RequestEntityTooLarge,
+    RequestHeaderFieldsTooLarge,
+    ServerNotImplemented,
+)
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# API Gateway HTTP API quotas (not adjustable): "total combined size of request line and
+# header values" 10240 bytes, payload 10 MB.
+MAX_HEAD_BYTES = 10240
+MAX_BODY_BYTES = 10 * 1024 * 1024
+IDLE_TIMEOUT = 120  # seconds; waitress's default, and what make local uses
+
+TOO_LARGE = (413, "Request Entity Too Large")
+# Keyed by exact class: the size errors subclass BadRequest but get API Gateway's 413.
+_WAITRESS_ERRORS: dict[type[Any], tuple[int, str]] = {
+    BadRequest: (400, "Bad Request"),
+    RequestHeaderFieldsTooLarge: TOO_LARGE,  # API Gateway counts the request line and headers as one
+    RequestEntityTooLarge: TOO_LARGE,
+    ServerNotImplemented: (501, "Not Implemented"),
+    InternalServerError: (500, "Internal Server Error"),
+}
+
+
+def reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def json_error(error: Any) -> tuple[int, str]:
+    """API Gateway's status and message for one of waitress's request errors."""
+    known = _WAITRESS_ERRORS.get(type(error))
+    if known is not None:
+        return known
+    status = int(getattr(error, "code", 500))
+    return status, reason(status)
+
+
+def respond(
+    environ: dict[str, Any],
+    start_response: Callable[..., Any],
+    status: int,
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> list[bytes]:
+    """Start a WSGI response with its Content-Length; a HEAD answer carries the length, no body."""
+    start_response(f"{status} {reason(status)}", [*headers, ("Content-Length", str(len(body)))])
+    # waitress decides "has a body" from the status alone and would send one after HEAD.
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+
+class _JsonErrorTask(ErrorTask):
+    """waitress's answer to a request it cannot frame, as JSON instead of a text page."""
+
+    def execute(self) -> None:
+        status, message = json_error(self.request.error)
+        body = json.dumps({"message": message}).encode()
+        self.status = f"{status} {reason(status)}"
+        # A head too large to parse is answered as HTTP/1.0; API Gateway speaks HTTP/1.1 throughout.
+        self.version = "1.1"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()  # the stream can no longer be trusted to be in step
+        self.content_length = len(body)
+        self.write(body)
+
+
+class _Channel(HTTPChannel):
+    error_task_class = _JsonErrorTask
+
+
+class _Server(TcpWSGIServer):
+    channel_class = _Channel
+
+
+class WsgiServer:
+    """``app`` served on ``host:port`` (0: any free port) until ``stop()``.
+
+    The socket is bound here, so a busy port fails at construction with ``OSError``.
+    """
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        host: str,
+        port: int,
+        *,
+        name: str,
+        threads: int = 8,
+        idle_timeout: int = IDLE_TIMEOUT,
+        max_body: int = MAX_BODY_BYTES,
+        verbose: bool = False,
+    ) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} is not from 0 to 65535")
+        adjustments = Adjustments(
+            host=host,
+            port=port,
+            # waitress rejects a head or body whose size reaches its limit; API Gateway's are inclusive.
+            max_request_header_size=MAX_HEAD_BYTES + 1,
+            max_request_body_size=max_body + 1,
+            channel_timeout=idle_timeout,
+            # Idle channels are only reaped when this interval has passed.
+            cleanup_interval=max(1, min(idle_timeout, 30)),
+            # The gateway passes X-Forwarded-* on as the client sent them; waitress would drop them.
+            clear_untrusted_proxy_headers=False,
+            ident="",  # no Server header: API Gateway sends none
+            asyncore_use_poll=True,
+            log_socket_errors=verbose,
+        )
+        # waitress's default too, set here so that no upgrade drops it: headers and body leave
+        # in separate writes, and a keep-alive client would wait for a delayed ACK (40 ms) on each.
+        adjustments.socket_options = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        self._map: dict[int, Any] = {}
+        # Worker threads start with start(): a port that fails to bind leaves none behind.
+        self._workers = ThreadedTaskDispatcher()
+        self._threads = threads
+        try:
+            self._server = _Server(
+                app, map=self._map, dispatcher=self._workers, adj=adjustments, sockinfo=adjustments.listen[0]
+            )
+        except BaseException:
+            wasyncore.close_all(self._map)
+            raise
+        self._name = name
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)
+
+    def start(self) -> Self:
+        self._workers.set_thread_count(self._threads)
+        self._thread = threading.Thread(target=self._server.run, name=self._name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._thread is None:
+            wasyncore.close_all(self._map)
+        else:
+            # The loop owns its sockets: close them from inside it, and it ends with an empty map.
+            self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+            self._thread.join(10)
+        self._workers.shutdown(timeout=5)
