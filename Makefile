@@ -2,26 +2,56 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-VENV        ?= .venv
+VENV         ?= .venv
 # checkov pins a boto3 that aws-sam-cli cannot live with: it gets its own environment.
 CHECKOV_VENV ?= .venv-checkov
-PY          := $(VENV)/bin/python
-SAM         := SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam
-STACK       ?= http-api-jwt-auth
-REGION      ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
-API_PORT    ?= 3000
-ISSUER_PORT ?= 3001
-SCOPES      ?= read:test
-AUDIENCE    ?= https://api.example.com
-# Containers started by sam local reach the dev issuer through the docker bridge's gateway.
-DOCKER_BRIDGE_IP ?= $(shell ip -4 -o addr show docker0 2>/dev/null | awk '{print $$4}' | cut -d/ -f1)
-# Images here are built locally (sam-local-lab.sh); on a machine that can pull, drop --skip-pull-image.
-SAM_BUILD_FLAGS ?= --use-container --skip-pull-image
-SAM_LOCAL_FLAGS ?= --skip-pull-image --add-host host.docker.internal:host-gateway
+PY           := $(VENV)/bin/python
+SAM          ?= $(VENV)/bin/sam
+export SAM_CLI_TELEMETRY ?= 0
+# The local loop and the tools import the authorizer's own modules (one JWT core for all).
+PYENV        := PYTHONPATH=src/authorizer $(PY)
 
-# Auth0 settings for `make auth0-token` come from the environment or a git-ignored .env.
+# The stack and region `sam deploy --guided` saved in samconfig.toml; STACK=/REGION= override.
+SAMCONFIG    ?= samconfig.toml
+CONFIG_PY    := $(or $(wildcard $(PY)),python3)
+STACK        ?= $(or $(shell $(CONFIG_PY) -m tools.samconfig stack_name --config $(SAMCONFIG) 2>/dev/null),http-api-jwt-auth)
+REGION       ?= $(shell $(CONFIG_PY) -m tools.samconfig region --config $(SAMCONFIG) 2>/dev/null)
+
+# Deploy without prompts: ISSUER and AUDIENCE (comma-separated) select it. PARAMS holds other
+# template parameters as sam deploy --parameter-overrides takes them (Name=Value, quoted values
+# allowed), for make deploy and make local alike. Empty here on purpose: nothing is assumed.
+ISSUER       ?=
+AUDIENCE     ?=
+PARAMS       ?=
+export ISSUER AUDIENCE PARAMS
+
+# The local loop: dev issuer and local API ports, and what `make token` mints.
+API_PORT     ?= 3000
+ISSUER_PORT  ?= 3001
+SCOPES       ?= read:test
+DEV_AUDIENCE := https://api.example.com
+TOKEN_AUDIENCE = $(or $(AUDIENCE),$(DEV_AUDIENCE))
+
+# sam local runs the functions on the host's own CPU (a copy of the template built into
+# .aws-sam/local), so an x86_64 laptop does not emulate arm64; make build/deploy stay arm64.
+LOCAL_ARCH   ?= $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+LOCAL_BUILD  := .aws-sam/local/build
+# Containers started by sam local reach the dev issuer on the host (Docker Desktop knows the
+# name already; Linux engines need the mapping). The issuer also listens on docker0 for them.
+DOCKER_HOST_FLAGS := --add-host host.docker.internal:host-gateway
+DOCKER_BRIDGE_IP  ?= $(shell ip -4 -o addr show docker0 2>/dev/null | awk '{print $$4}' | cut -d/ -f1)
+# Extra flags for sam build / sam local; empty for you. This repository's CI machine has no
+# registry access and sets them in .ci/run.
+SAM_BUILD_FLAGS ?=
+SAM_LOCAL_FLAGS ?=
+export SAM SAM_BUILD_FLAGS
+
+INVOKE = $(PY) -m tools.invoke -- $(SAM) local invoke -t $(LOCAL_BUILD)/template.yaml \
+	--env-vars events/env.json $(DOCKER_HOST_FLAGS) $(SAM_LOCAL_FLAGS)
+
+# Auth0 settings for `make auth0-token` and `make smoke` come from the environment or a git-ignored .env.
 -include .env
-export AUTH0_DOMAIN AUTH0_CLIENT_ID AUTH0_CLIENT_SECRET AUTH0_AUDIENCE
+export AUTH0_DOMAIN AUTH0_CLIENT_ID AUTH0_CLIENT_SECRET AUTH0_AUDIENCE AUTH0_LIMITED_CLIENT_ID AUTH0_LIMITED_CLIENT_SECRET
 
 .PHONY: help
 help: ## Show this help
@@ -56,13 +86,15 @@ lock-checkov: ## Re-pin requirements-checkov.txt (after changing the checkov ver
 	  mv requirements-checkov.txt.new requirements-checkov.txt && rm -rf .venv-lock
 
 .PHONY: lint
-lint: install $(CHECKOV_VENV)/.installed ## cfn-lint (+ our pitfall rules), checkov, sam validate --lint, ruff, mypy
+lint: install $(CHECKOV_VENV)/.installed ## cfn-lint (+ our rules), checkov, sam validate, ruff, mypy, actionlint, parliament
 	$(VENV)/bin/cfn-lint template.yaml --append-rules lint/rules
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
-	AWS_DEFAULT_REGION=$(REGION) $(SAM) validate --lint
+	AWS_DEFAULT_REGION=$(or $(REGION),us-east-1) $(SAM) validate --lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/actionlint -shellcheck= .github/workflows/*.yml
+	$(VENV)/bin/parliament < docs/deploy-role-policy.json
 
 .PHONY: format
 format: install ## Apply ruff's fixes and formatting
@@ -73,69 +105,81 @@ format: install ## Apply ruff's fixes and formatting
 test: lint ## Lint, then every test (Docker-backed ones skip with a reason when no engine is running)
 	$(PY) -m pytest
 
+# ---------------------------------------------------------------- build and deploy
 .PHONY: build
-build: install ## sam build inside the Lambda build image (right Python, right CPU for cryptography)
-	$(SAM) build $(SAM_BUILD_FLAGS)
+build: install ## sam build: in the Lambda build image if Docker/Finch runs, else with a local python3.13
+	$(PY) -m tools.build
 
 .PHONY: deploy
-deploy: build ## Deploy (guided until samconfig.toml holds your Issuer and Audience)
-	@if grep -q '^parameter_overrides' samconfig.toml; then $(SAM) deploy; else $(SAM) deploy --guided; fi
+deploy: install ## Deploy: guided the first time; ISSUER=... AUDIENCE=... [PARAMS=...] never prompts (CI)
+	$(PYENV) -m tools.deploy --config $(SAMCONFIG) \
+	  $(if $(ISSUER),--issuer "$$ISSUER" --audience "$$AUDIENCE") --parameters "$$PARAMS" \
+	  $(if $(filter command line environment,$(origin STACK)),--stack-name "$(STACK)") \
+	  $(if $(filter command line environment,$(origin REGION)),--region "$(REGION)")
 
 .PHONY: delete
-delete: ## Delete the deployed stack
-	$(SAM) delete --stack-name $(STACK) --region $(REGION)
+delete: install ## Delete the deployed stack (the one samconfig.toml names, or STACK=/REGION=)
+	$(SAM) delete --stack-name $(STACK) $(if $(REGION),--region $(REGION))
+
+.PHONY: smoke
+smoke: install ## Check the deployed stack with a real Auth0 token (AUTH0_* from env or .env; skips without)
+	@STACK_NAME="$(STACK)" $(if $(REGION),AWS_REGION="$(REGION)") $(PYENV) -m tools.smoke
 
 .PHONY: auth0-token
 auth0-token: install ## Print an Auth0 access token (client credentials; AUTH0_* from env or .env)
-	@$(PY) -m devloop token --issuer "$(AUTH0_DOMAIN)" --client-id "$(AUTH0_CLIENT_ID)" \
-	  --client-secret "$(AUTH0_CLIENT_SECRET)" --audience "$(AUTH0_AUDIENCE)"
+	@$(PYENV) -m devloop auth0-token
 
-.PHONY: invoke-authorizer-valid
-invoke-authorizer-valid: build event-token ## sam local invoke: the authorizer with a fresh dev token (needs make local)
-	$(SAM) local invoke AuthorizerFunction -e events/local/authorizer-v2-valid.json --env-vars events/env.json $(SAM_LOCAL_FLAGS)
+# ---------------------------------------------------------------- local loop, no Docker
+.PHONY: local
+local: install ## Local API + dev issuer, no AWS/Auth0/Docker (PARAMS="CorsAllowedOrigins=... RequiredScope=...")
+	@$(PYENV) -m devloop serve --api-port $(API_PORT) --issuer-port $(ISSUER_PORT) \
+	  --audience "$(TOKEN_AUDIENCE)" $(foreach a,$(DOCKER_BRIDGE_IP),--issuer-also-on $(a)) \
+	  --parameters "$$PARAMS"
 
-.PHONY: invoke-authorizer-malformed
-invoke-authorizer-malformed: build ## sam local invoke: the authorizer with a malformed token
-	$(SAM) local invoke AuthorizerFunction -e events/authorizer-v2-malformed.json --env-vars events/env.json $(SAM_LOCAL_FLAGS)
+.PHONY: token
+token: install ## Print a fresh dev token (needs make local; SCOPES=, AUDIENCE=, VARIANT=expired|wrong_audience|...)
+	@$(PYENV) -m devloop token --issuer http://127.0.0.1:$(ISSUER_PORT)/ \
+	  --audience "$(TOKEN_AUDIENCE)" --scope "$(SCOPES)" --variant "$(VARIANT)"
 
-.PHONY: invoke-authorizer-missing
-invoke-authorizer-missing: build ## sam local invoke: the authorizer with no Authorization header
-	$(SAM) local invoke AuthorizerFunction -e events/authorizer-v2-missing-header.json --env-vars events/env.json $(SAM_LOCAL_FLAGS)
-
-.PHONY: invoke-test-jwt invoke-test-lambda invoke-test-health
-invoke-test-jwt: build ## sam local invoke: the test route as the JWT authorizer calls it
-	$(SAM) local invoke TestRouteFunction -e events/test-route-jwt.json $(SAM_LOCAL_FLAGS)
-invoke-test-lambda: build ## sam local invoke: the test route as the Lambda authorizer calls it
-	$(SAM) local invoke TestRouteFunction -e events/test-route-lambda.json $(SAM_LOCAL_FLAGS)
-invoke-test-health: build ## sam local invoke: the public health route
-	$(SAM) local invoke TestRouteFunction -e events/test-route-health.json $(SAM_LOCAL_FLAGS)
+# ---------------------------------------------------------------- SAM CLI with Docker
+.PHONY: build-local
+build-local: install ## sam build for sam local on this machine's CPU (LOCAL_ARCH), into .aws-sam/local
+	$(PY) -m tools.build --local-arch $(LOCAL_ARCH)
 
 .PHONY: event-token
 event-token: install ## Write events/local/authorizer-v2-valid.json with a fresh dev token (needs make local)
 	@mkdir -p events/local
-	@token=$$($(PY) -m devloop token --issuer http://127.0.0.1:$(ISSUER_PORT)/ --audience "$(AUDIENCE)" --scope "$(SCOPES)") && \
+	@token=$$($(PYENV) -m devloop token --issuer http://127.0.0.1:$(ISSUER_PORT)/ --audience "$(TOKEN_AUDIENCE)" \
+	  --scope "$(SCOPES)") && \
 	  sed "s|__DEV_TOKEN__|$$token|g" events/authorizer-v2-valid.json > events/local/authorizer-v2-valid.json && \
 	  echo "wrote events/local/authorizer-v2-valid.json"
 
-.PHONY: bench
-bench: install ## Benchmark vs the RSA-verify floor: warm, cold start, local gateway, package sizes (BENCH_ARGS=--profile)
-	PYTHONPATH=src/authorizer $(PY) -m tools.bench $(BENCH_ARGS)
+.PHONY: invoke-authorizer-valid
+invoke-authorizer-valid: build-local event-token ## sam local invoke: the authorizer with a fresh dev token (needs make local)
+	$(INVOKE) AuthorizerFunction -e events/local/authorizer-v2-valid.json
 
-.PHONY: smoke
-smoke: install ## Check a deployed stack with a real Auth0 token (STACK_NAME + AUTH0_* from env or .env; skips without)
-	@STACK_NAME="$(or $(STACK_NAME),$(STACK))" AWS_REGION="$(REGION)" $(PY) -m tools.smoke
+.PHONY: invoke-authorizer-malformed
+invoke-authorizer-malformed: build-local ## sam local invoke: the authorizer with a malformed token
+	$(INVOKE) AuthorizerFunction -e events/authorizer-v2-malformed.json
 
-.PHONY: local
-local: install ## Local API + dev issuer, no AWS/Auth0/Docker (PARAMS="CorsAllowedOrigins=... RequiredScope=...")
-	@PYTHONPATH=src/authorizer $(PY) -m devloop serve --api-port $(API_PORT) --issuer-port $(ISSUER_PORT) \
-	  --audience "$(AUDIENCE)" $(foreach a,$(DOCKER_BRIDGE_IP),--issuer-also-on $(a)) \
-	  $(foreach p,$(PARAMS),--parameter $(p))
+.PHONY: invoke-authorizer-missing
+invoke-authorizer-missing: build-local ## sam local invoke: the authorizer with no Authorization header
+	$(INVOKE) AuthorizerFunction -e events/authorizer-v2-missing-header.json
 
-.PHONY: token
-token: install ## Print a fresh dev token (needs make local; SCOPES=, AUDIENCE=, VARIANT=expired|wrong_audience|...)
-	@PYTHONPATH=src/authorizer $(PY) -m devloop token --issuer http://127.0.0.1:$(ISSUER_PORT)/ \
-	  --audience "$(AUDIENCE)" --scope "$(SCOPES)" --variant "$(VARIANT)"
+.PHONY: invoke-test-jwt invoke-test-lambda invoke-test-health
+invoke-test-jwt: build-local ## sam local invoke: the test route as the JWT authorizer calls it
+	$(INVOKE) TestRouteFunction -e events/test-route-jwt.json
+invoke-test-lambda: build-local ## sam local invoke: the test route as the Lambda authorizer calls it
+	$(INVOKE) TestRouteFunction -e events/test-route-lambda.json
+invoke-test-health: build-local ## sam local invoke: the public health route
+	$(INVOKE) TestRouteFunction -e events/test-route-health.json
 
 .PHONY: start-api
-start-api: build ## sam local start-api on API_PORT (Docker; JWT routes are NOT checked by SAM CLI, see README)
-	$(SAM) local start-api --port $(API_PORT) --env-vars events/env.json $(SAM_LOCAL_FLAGS)
+start-api: build-local ## sam local start-api on API_PORT (JWT routes are NOT checked by SAM CLI: use make local)
+	$(SAM) local start-api -t $(LOCAL_BUILD)/template.yaml --port $(API_PORT) \
+	  --env-vars events/env.json $(DOCKER_HOST_FLAGS) $(SAM_LOCAL_FLAGS)
+
+# ---------------------------------------------------------------- measure
+.PHONY: bench
+bench: install ## Benchmark vs the RSA-verify floor: warm, cold start, local gateway, package sizes (BENCH_ARGS=--profile)
+	$(PYENV) -m tools.bench $(BENCH_ARGS)

@@ -1,18 +1,25 @@
-"""The REAL `sam local invoke` and `sam local start-api`, against the dev issuer on the host.
+"""The REAL `sam build`, `sam local invoke` and `sam local start-api`, against the dev issuer on the host.
 
-Needs a Docker engine and the Lambda images (`../shared/tools/sam-local-lab.sh` makes both
-here); skipped, with the reason, when they are not there. Containers reach the dev issuer
-through the docker bridge's gateway address, so the issuer listens there too; the token's
-``iss`` stays http://127.0.0.1:PORT/ and JWKS_URI points at host.docker.internal.
+Needs a Docker engine (skipped, with the reason, when there is none). SAM CLI pulls the images
+it needs, as on any machine with a registry; where ``SAM_LOCAL_FLAGS`` says
+``--skip-pull-image`` (this repository's CI, which builds them locally), the images must be
+there already. ``sam local`` runs the functions on the host's own architecture
+(``tools.build --local-arch``), as ``make invoke-*``/``make start-api`` do; the deploy build
+stays arm64 and its wheels are checked. Containers reach the dev issuer through the docker
+bridge's gateway address, so the issuer listens there too; the token's ``iss`` stays
+http://127.0.0.1:PORT/ and JWKS_URI points at host.docker.internal.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
+import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,25 +32,33 @@ from tests.e2e.conftest import http
 from tests.support import EVENTS, ROOT, SAM, free_port, load_event
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-IMAGE = "public.ecr.aws/lambda/python:3.13-arm64"
-BUILD_IMAGE = "public.ecr.aws/sam/build-python3.13:latest-arm64"
-ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
-LOCAL_FLAGS = ["--skip-pull-image", "--add-host", "host.docker.internal:host-gateway"]
+HOST_ARCH = "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
+ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1", "SAM": str(SAM)}
+LOCAL_FLAGS = [*shlex.split(os.environ.get("SAM_LOCAL_FLAGS", "")), "--add-host", "host.docker.internal:host-gateway"]
+LOCAL_TEMPLATE = ROOT / ".aws-sam" / "local" / "build" / "template.yaml"
+IMAGES = {
+    f"public.ecr.aws/lambda/python:3.13-{HOST_ARCH}",
+    f"public.ecr.aws/sam/build-python3.13:latest-{HOST_ARCH}",
+    "public.ecr.aws/sam/build-python3.13:latest-arm64",
+}
+EM_AARCH64, EM_X86_64 = 183, 62
 
 
-def run_sam(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SAM, *args], capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=timeout, check=False)
+def run(*argv: str | Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, cwd=ROOT, env={**ENV, **env}, timeout=timeout
+    )
 
 
 def _docker_problem() -> str | None:
     if shutil.which("docker") is None:
         return "no docker client on PATH"
-    info = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
-    if info.returncode != 0:
-        return "no Docker engine reachable (run ../shared/tools/sam-local-lab.sh setup)"
-    for image in (IMAGE, BUILD_IMAGE):
-        if subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False).returncode:
-            return f"image {image} missing (sam-local-lab.sh setup --archs arm64 --build-images)"
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
+        return "no Docker engine reachable"
+    if "--skip-pull-image" in LOCAL_FLAGS:
+        for image in sorted(IMAGES):
+            if subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False).returncode:
+                return f"image {image} missing and SAM_LOCAL_FLAGS forbids pulling it"
     return None
 
 
@@ -55,18 +70,42 @@ def _bridge_gateway() -> str:
     return fields[fields.index("inet") + 1].split("/")[0]
 
 
+def elf_machine(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[18:20], "little")
+
+
 @pytest.fixture(scope="module")
-def built() -> Path:
+def docker() -> None:
     problem = _docker_problem()
     if problem:
         pytest.skip(problem)
-    result = run_sam("build", "--use-container", "--skip-pull-image", timeout=1200)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return ROOT / ".aws-sam" / "build" / "template.yaml"
 
 
 @pytest.fixture(scope="module")
-def issuer_on_host(built: Path) -> Iterator[DevIssuer]:
+def local_build(docker: None) -> Path:
+    result = run(sys.executable, "-m", "tools.build", "--local-arch", HOST_ARCH, BUILD_MODE="container", timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return LOCAL_TEMPLATE
+
+
+@pytest.fixture(scope="module")
+def deploy_build(docker: None) -> Path:
+    """What make build/make deploy produce: the template's arm64, in the arm64 build image."""
+    result = run(sys.executable, "-m", "tools.build", BUILD_MODE="container", timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return ROOT / ".aws-sam" / "build"
+
+
+def test_the_deploy_build_ships_arm64_wheels_and_the_local_build_the_hosts(deploy_build, local_build):
+    (deployed,) = (deploy_build / "AuthorizerFunction").glob("cryptography/hazmat/bindings/_rust*.so")
+    (local,) = (local_build.parent / "AuthorizerFunction").glob("cryptography/hazmat/bindings/_rust*.so")
+    assert elf_machine(deployed) == EM_AARCH64
+    assert elf_machine(local) == (EM_AARCH64 if HOST_ARCH == "arm64" else EM_X86_64)
+    assert "arm64" in (ROOT / "template.yaml").read_text().split("Architectures:")[1].splitlines()[0]
+
+
+@pytest.fixture(scope="module")
+def issuer_on_host(docker: None) -> Iterator[DevIssuer]:
     issuer = DevIssuer(default_audience="https://api.example.com")
     servers = [issuer.serve("127.0.0.1", 0)]
     servers.append(IssuerServer(issuer, _bridge_gateway(), servers[0].port))
@@ -89,49 +128,69 @@ def env_file(issuer_on_host: DevIssuer, tmp_path_factory: pytest.TempPathFactory
     return path
 
 
-def sam_invoke(built: Path, function: str, event: dict[str, Any], env_file: Path, tmp_path: Path) -> Any:
+def invoke(
+    template: Path, function: str, event: Any, env_file: Path, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """What make invoke-* runs: sam local invoke, through the wrapper that fails on a failed function."""
     event_path = tmp_path / "event.json"
     event_path.write_text(json.dumps(event))
-    result = run_sam(
-        "local", "invoke", function, "-t", str(built), "-e", str(event_path), "--env-vars", str(env_file), *LOCAL_FLAGS
-    )
+    sam_invoke: list[str | Path] = [SAM, "local", "invoke", function, "-t", template, "-e", event_path]
+    sam_invoke += ["--env-vars", env_file]
+    return run(sys.executable, "-m", "tools.invoke", "--", *sam_invoke, *LOCAL_FLAGS)
+
+
+def answer(result: subprocess.CompletedProcess[str]) -> Any:
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_sam_local_invoke_authorizer_allows_a_fresh_dev_token(built, issuer_on_host, env_file, tmp_path):
+def test_sam_local_invoke_authorizer_allows_a_fresh_dev_token(local_build, issuer_on_host, env_file, tmp_path):
     event = load_event("authorizer-v2-valid.json", token=issuer_on_host.mint(scopes=["read:test"]))
-    answer = sam_invoke(built, "AuthorizerFunction", event, env_file, tmp_path)
-    assert answer == {
+    assert answer(invoke(local_build, "AuthorizerFunction", event, env_file, tmp_path)) == {
         "isAuthorized": True,
         "context": {"sub": "dev-client@clients", "scope": "read:test", "clientId": "dev-client"},
     }
 
 
 @pytest.mark.parametrize("name", ["authorizer-v2-malformed.json", "authorizer-v2-missing-header.json"])
-def test_sam_local_invoke_authorizer_denies_bad_events(built, env_file, tmp_path, name):
-    assert sam_invoke(built, "AuthorizerFunction", load_event(name), env_file, tmp_path) == {"isAuthorized": False}
+def test_sam_local_invoke_authorizer_denies_bad_events(local_build, env_file, tmp_path, name):
+    result = invoke(local_build, "AuthorizerFunction", load_event(name), env_file, tmp_path)
+    assert answer(result) == {"isAuthorized": False}
 
 
 @pytest.mark.parametrize("name", ["test-route-jwt.json", "test-route-lambda.json", "test-route-health.json"])
-def test_sam_local_invoke_test_route_events(built, env_file, tmp_path, name):
-    answer = sam_invoke(built, "TestRouteFunction", load_event(name), env_file, tmp_path)
-    assert answer["statusCode"] == 200
-    assert json.loads(answer["body"])["route"] == load_event(name)["routeKey"]
+def test_sam_local_invoke_test_route_events(local_build, env_file, tmp_path, name):
+    reply = answer(invoke(local_build, "TestRouteFunction", load_event(name), env_file, tmp_path))
+    assert reply["statusCode"] == 200
+    assert json.loads(reply["body"])["route"] == load_event(name)["routeKey"]
 
 
-@pytest.fixture(scope="module")
-def start_api(built: Path, env_file: Path) -> Iterator[str]:
-    port = free_port()
-    log = (env_file.parent / "start-api.log").open("w")
-    process = subprocess.Popen(
-        [SAM, "local", "start-api", "-t", str(built), "--port", str(port), "--env-vars", str(env_file), *LOCAL_FLAGS],
-        cwd=ROOT,
-        env=ENV,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+def test_a_function_that_fails_makes_the_invoke_fail(local_build, env_file, tmp_path):
+    # SAM CLI itself exits 0 here and prints Lambda's error JSON; make invoke-* must not.
+    result = invoke(local_build, "TestRouteFunction", [], env_file, tmp_path)
+    assert result.returncode == 1
+    assert "error: the function failed: AttributeError" in result.stderr
+
+
+def test_bare_sam_local_invoke_gets_its_settings_from_samconfig(deploy_build, tmp_path):
+    # As the README shows it: no -t, no --env-vars. Without samconfig.toml's local_invoke
+    # section the authorizer cannot start (AUDIENCE is required) and SAM CLI prints its error.
+    result = run(
+        SAM,
+        "local",
+        "invoke",
+        "AuthorizerFunction",
+        "-e",
+        "events/authorizer-v2-malformed.json",
+        *shlex.split(os.environ.get("SAM_LOCAL_FLAGS", "")),
     )
-    url = f"http://127.0.0.1:{port}"
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"isAuthorized": False}, result.stderr[-2000:]
+
+
+def _start_api(argv: list[str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = log_path.open("w")
+    process = subprocess.Popen([*argv, "--port", str(port)], cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -141,8 +200,11 @@ def start_api(built: Path, env_file: Path) -> Iterator[str]:
             time.sleep(0.5)
     if process.poll() is not None or time.monotonic() >= deadline:
         process.kill()
-        pytest.fail("sam local start-api did not start: " + (env_file.parent / "start-api.log").read_text()[-2000:])
-    yield url
+        pytest.fail("sam local start-api did not start: " + log_path.read_text()[-2000:])
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _stop_api(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(timeout=30)
@@ -153,6 +215,14 @@ def start_api(built: Path, env_file: Path) -> Iterator[str]:
     ).stdout.split()
     if leftovers:
         subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def start_api(local_build: Path, env_file: Path) -> Iterator[str]:
+    argv = [str(SAM), "local", "start-api", "-t", str(local_build), "--env-vars", str(env_file), *LOCAL_FLAGS]
+    process, url = _start_api(argv, env_file.parent / "start-api.log")
+    yield url
+    _stop_api(process)
 
 
 def test_start_api_lambda_route_200_with_a_good_token(start_api, issuer_on_host):
@@ -168,7 +238,7 @@ def test_start_api_lambda_route_401_without_a_token(start_api):
 @pytest.mark.parametrize("variant", ["bad_signature", "expired", "wrong_audience"])
 def test_start_api_lambda_route_403_on_a_bad_token_with_sam_cli_s_own_message(start_api, issuer_on_host, variant):
     reply = http(start_api + "/lambda/test", issuer_on_host.mint(variant=variant))
-    # AWS says {"message":"Forbidden"}; SAM CLI's wording differs (README parity table).
+    # AWS says {"message":"Forbidden"}; SAM CLI's wording differs (docs/local-vs-aws.md).
     assert (reply.status, reply.json()) == (403, {"message": "User is not authorized to access this resource"})
 
 
@@ -181,3 +251,17 @@ def test_start_api_does_not_check_jwt_routes_which_is_why_make_local_exists(star
     reply = http(start_api + "/test")
     assert reply.status == 200
     assert reply.json()["authorizer"] is None
+
+
+def test_bare_sam_local_start_api_gets_its_settings_from_samconfig(deploy_build, tmp_path):
+    # The malformed token reaches the authorizer, which must start (settings from samconfig.toml)
+    # to deny it: 403. Without them its init fails, and SAM CLI answers 502.
+    argv = [str(SAM), "local", "start-api", *shlex.split(os.environ.get("SAM_LOCAL_FLAGS", ""))]
+    process, url = _start_api(argv, tmp_path / "bare-start-api.log")
+    try:
+        malformed = load_event("authorizer-v2-malformed.json")["headers"]["authorization"]
+        reply = http(url + "/lambda/test", headers={"Authorization": malformed})
+        assert reply.status == 403, (tmp_path / "bare-start-api.log").read_text()[-2000:]
+        assert http(url + "/health").status == 200
+    finally:
+        _stop_api(process)

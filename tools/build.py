@@ -1,0 +1,139 @@
+"""``make build``: ``sam build`` in a container when an engine runs, else with a local python3.13.
+
+The authorizer ships cryptography, a native wheel that must match Lambda's Python 3.13 and the
+function's architecture. The build image guarantees both. Without Docker or Finch, SAM's pip
+builder gets the same wheels for the target platform (``manylinux2014_aarch64`` for arm64)
+when a Python 3.13 interpreter is on PATH, whatever the host's CPU. Neither: one line that
+names both ways out.
+
+``--local-arch ARCH`` builds for ``sam local`` instead: a copy of the template whose functions
+run on ARCH (the host's CPU, so an x86_64 laptop does not emulate arm64, which is slow enough
+at start-up to trip SAM CLI's function timeout) goes to ``.aws-sam/local/template.json`` and
+is built into ``.aws-sam/local/build``. The deployed template is never touched.
+
+``BUILD_MODE`` (``auto``, ``container``, ``local``) forces a choice; ``SAM`` is the sam
+command; other arguments go to ``sam build`` as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+MODES = ("auto", "container", "local")
+ARCHITECTURES = ("arm64", "x86_64")
+LOCAL_DIR = Path(".aws-sam") / "local"
+NEITHER = (
+    "make build needs a running container engine (Docker or Finch) for `sam build --use-container`, "
+    "or Python 3.13 on PATH (python3.13) for a build without containers: start one or install the other"
+)
+
+
+class BuildError(Exception):
+    """No way to build here; the message says what to do, in one line."""
+
+
+def engine_running(env: Mapping[str, str]) -> bool:
+    """Is a Docker or Finch engine answering (what ``sam build --use-container`` needs)?"""
+    for client, probe in (("docker", ["info"]), ("finch", ["info"])):
+        path = shutil.which(client, path=env.get("PATH"))
+        if path is None:
+            continue
+        try:
+            done = subprocess.run([path, *probe], env=dict(env), capture_output=True, timeout=20, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:
+            return True
+    return False
+
+
+def python313(env: Mapping[str, str]) -> bool:
+    """A working python3.13 on PATH (a pyenv shim for a version not selected does not count)."""
+    path = shutil.which("python3.13", path=env.get("PATH"))
+    if path is None:
+        return False
+    probe = "import sys; sys.exit(sys.version_info[:2] != (3, 13))"
+    try:
+        done = subprocess.run([path, "-c", probe], env=dict(env), capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def choose(mode: str, env: Mapping[str, str]) -> str:
+    """``container`` or ``local``, for ``mode`` on this machine."""
+    if mode not in MODES:
+        raise BuildError(f"BUILD_MODE must be one of {', '.join(MODES)} (got {mode!r})")
+    if mode != "auto":
+        return mode
+    if engine_running(env):
+        return "container"
+    if python313(env):
+        return "local"
+    raise BuildError(NEITHER)
+
+
+def command(sam: Sequence[str], how: str, extra: Sequence[str]) -> list[str]:
+    return [*sam, "build", *(["--use-container"] if how == "container" else []), *extra]
+
+
+def local_template(template: Path, architecture: str, target: Path) -> Path:
+    """``template`` with every function on ``architecture``, as JSON at ``target``.
+
+    SAM resolves ``CodeUri`` against the template's folder, so the copy gets absolute paths.
+    """
+    from samtranslator.yaml_helper import yaml_parse
+
+    document: dict[str, Any] = yaml_parse(template.read_text())
+    function_globals = document.setdefault("Globals", {}).setdefault("Function", {})
+    function_globals["Architectures"] = [architecture]
+    for resource in document.get("Resources", {}).values():
+        properties = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::Serverless::Function":
+            properties.pop("Architectures", None)
+            if isinstance(properties.get("CodeUri"), str):
+                properties["CodeUri"] = str((template.parent / properties["CodeUri"]).resolve())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(document, indent=1))
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--local-arch", choices=ARCHITECTURES, help="build for sam local on this CPU architecture")
+    parser.add_argument("--template", type=Path, default=Path("template.yaml"))
+    args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    env = os.environ
+    if args.local_arch:
+        source = local_template(args.template, args.local_arch, LOCAL_DIR / "template.json")
+        extra = ["--template-file", str(source), "--build-dir", str(LOCAL_DIR / "build"), *extra]
+    sam = shlex.split(env.get("SAM", "sam"))
+    try:
+        how = choose(env.get("BUILD_MODE", "auto") or "auto", env)
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    argv_ = command(sam, how, [*extra, *shlex.split(env.get("SAM_BUILD_FLAGS", ""))])
+    print(
+        f"building {'in the Lambda build image' if how == 'container' else 'with the local python3.13'}:",
+        shlex.join(argv_),
+        flush=True,
+    )
+    try:
+        return subprocess.run(argv_, check=False).returncode
+    except OSError as exc:
+        print(f"error: cannot run {argv_[0]}: {exc.strerror}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

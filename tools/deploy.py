@@ -1,0 +1,127 @@
+"""``make deploy``: check the issuer, build, then ``sam deploy``, in one of three ways.
+
+- ``--issuer`` given (CI, scripts): never prompts. ``sam deploy --no-confirm-changeset
+  --no-fail-on-empty-changeset`` with Issuer, Audience and ``--parameters`` (other template
+  parameters, written as ``sam deploy --parameter-overrides`` takes them) as parameter
+  overrides; stack and region from samconfig.toml, ``--stack-name``/``--region`` or the AWS
+  environment.
+- samconfig.toml holds the parameters a guided deploy saved: those are checked, then
+  ``sam deploy`` (it asks you to confirm the change set, as samconfig.toml says).
+- neither (the first deploy, in a terminal): asks for the issuer and audience and checks them,
+  then ``sam deploy --guided`` with them as the defaults of its own prompts. Without a
+  terminal it stops with one line saying how to deploy without prompts.
+
+The check (``tools.preflight``) runs before anything is built or uploaded, so a wrong issuer
+fails in a second, not after CloudFormation has created a stack that answers 401 to every
+token. ``SKIP_ISSUER_CHECK=1`` skips its network part (offline deploys).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from devloop.parameters import ParameterError, format_override, parse_overrides
+from tools.samconfig import SamconfigError, deploy_settings
+
+PROMPTS = (
+    ("Issuer", "Issuer, exactly as your tokens' iss claim (Auth0: https://TENANT.auth0.com/ with the slash): "),
+    ("Audience", "Audience (Auth0: the API Identifier, e.g. https://api.example.com; comma-separated): "),
+)
+FIRST_DEPLOY_WITHOUT_TERMINAL = (
+    "no Issuer to deploy with: samconfig.toml holds no saved parameters and there is no terminal to ask in; "
+    "run `make deploy ISSUER=https://TENANT.auth0.com/ AUDIENCE=https://api.example.com` (no prompts) "
+    "or `make deploy` in a terminal (guided)"
+)
+
+
+class DeployError(Exception):
+    """The deploy cannot go on; the message says why in one line."""
+
+
+def parameter_overrides(parameters: dict[str, str]) -> list[str]:
+    """``--parameter-overrides`` as SAM CLI parses it: one ``Name=Value`` argument per parameter."""
+    if not parameters:
+        return []
+    try:
+        return ["--parameter-overrides", *(format_override(name, value) for name, value in parameters.items())]
+    except ParameterError as exc:
+        raise DeployError(str(exc)) from exc
+
+
+def plan(args: argparse.Namespace, ask: Callable[[str], str] | None) -> tuple[dict[str, str], list[str]]:
+    """The parameters to check and build with, and the ``sam deploy`` arguments after ``deploy``."""
+    try:
+        given = parse_overrides(args.parameters) if args.parameters and args.parameters.strip() else {}
+    except ParameterError as exc:
+        raise DeployError(str(exc)) from exc
+    target = [
+        *(["--stack-name", args.stack_name] if args.stack_name else []),
+        *(["--region", args.region] if args.region else []),
+    ]
+    if args.issuer is not None:
+        parameters = {"Issuer": args.issuer, "Audience": args.audience or "", **given}
+        flags = ["--no-confirm-changeset", "--no-fail-on-empty-changeset"]
+        return parameters, [*flags, *parameter_overrides(parameters), *target]
+    try:
+        saved = deploy_settings(args.config).parameter_overrides
+    except (SamconfigError, ParameterError) as exc:
+        raise DeployError(str(exc)) from exc
+    if "Issuer" in saved:
+        parameters = {**saved, **given}
+        return parameters, [*(parameter_overrides(parameters) if given else []), *target]
+    if ask is None:
+        raise DeployError(FIRST_DEPLOY_WITHOUT_TERMINAL)
+    parameters = {name: ask(question).strip() for name, question in PROMPTS}
+    parameters.update(given)
+    return parameters, ["--guided", *parameter_overrides(parameters), *target]
+
+
+def run(argv: Sequence[str], env: dict[str, str]) -> None:
+    print("+", shlex.join(argv), flush=True)
+    try:
+        code = subprocess.run(list(argv), env=env, check=False).returncode
+    except OSError as exc:
+        raise DeployError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    if code != 0:
+        raise DeployError(f"{shlex.join(argv[:4])} ... exited {code}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=Path("samconfig.toml"))
+    parser.add_argument("--issuer")
+    parser.add_argument("--audience")
+    parser.add_argument("--parameters", default="", help="other template parameters: 'Name=Value Name2=Value2'")
+    parser.add_argument("--stack-name")
+    parser.add_argument("--region")
+    args = parser.parse_args(argv)
+    env = dict(os.environ)
+    sam = shlex.split(env.get("SAM", "sam"))
+    try:
+        ask = input if sys.stdin.isatty() else None
+        parameters, deploy_args = plan(args, ask)
+        check = [sys.executable, "-m", "tools.preflight"]
+        check += ["--issuer", parameters.get("Issuer", ""), "--audience", parameters.get("Audience", "")]
+        for name, value in parameters.items():
+            if name not in ("Issuer", "Audience"):
+                check += ["--parameter", f"{name}={value}"]
+        run(check, env)
+        run([sys.executable, "-m", "tools.build"], env)
+        run([*sam, "deploy", *deploy_args], env)
+    except DeployError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (EOFError, KeyboardInterrupt):
+        print("\nerror: deploy cancelled", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""What ``sam deploy --guided`` saved in samconfig.toml: the stack, its region, its parameters.
+
+``make delete``, ``make smoke`` and ``make deploy`` act on the stack a user deployed, so they
+read it from here rather than assuming defaults. ``python -m tools.samconfig KEY`` prints one
+value (empty when unset) for the Makefile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, NamedTuple
+
+
+class SamconfigError(Exception):
+    """samconfig.toml cannot be read; the message says why in one line."""
+
+
+def _overrides(value: object) -> dict[str, str]:
+    from devloop.parameters import parse_overrides  # needs the venv (SAM CLI): only for parameters
+
+    return parse_overrides(value)
+
+
+class DeploySettings(NamedTuple):
+    stack_name: str
+    region: str
+    parameter_overrides: dict[str, str]
+
+
+def deploy_settings(path: Path, environment: str = "default") -> DeploySettings:
+    """The deploy command's view: its own section first, then the global one (as SAM CLI reads them)."""
+    try:
+        document: dict[str, Any] = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        document = {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SamconfigError(f"cannot read {path}: {exc}") from exc
+    sections = document.get(environment) or {}
+    merged: dict[str, Any] = {}
+    for command in ("global", "deploy"):
+        merged.update((sections.get(command) or {}).get("parameters") or {})
+    return DeploySettings(
+        stack_name=str(merged.get("stack_name") or ""),
+        region=str(merged.get("region") or ""),
+        parameter_overrides=_overrides(merged.get("parameter_overrides")) if merged.get("parameter_overrides") else {},
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("key", choices=["stack_name", "region"])
+    parser.add_argument("--config", default="samconfig.toml", type=Path)
+    parser.add_argument("--config-env", default="default")
+    args = parser.parse_args(argv)
+    try:
+        settings = deploy_settings(args.config, args.config_env)
+    except SamconfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(getattr(settings, args.key))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
