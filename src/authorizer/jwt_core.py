@@ -7,15 +7,15 @@ Rules (API Gateway developer guide, "Control access to HTTP APIs with JWT author
 plus RFC 8725):
 - the token is parsed once; header and payload must be base64url JSON objects;
 - ``alg`` must be on an explicit allow-list of RSA algorithms (HS256 alone in the optional
-  shared-secret mode, never both families); ``crit`` is refused;
+  shared-secret mode, never both families); ``crit`` and ``b64`` other than true are refused;
   ``jwk``/``jku``/``x5u``/``x5c`` header parameters are never used to find a key;
 - ``kid`` must name a key of the issuer's JWKS (not needed with a shared secret); when that
   key's JWK names an ``alg``, it must be the token's; and that key must verify the signature;
 - ``iss`` equals the configured issuer exactly; ``exp`` is required and in the future;
   ``nbf`` and ``iat``, when present, are not in the future; all three are finite numbers
   between 0 and 253402300799 (year 9999), so no value can overflow a comparison;
-- ``aud`` (string or list) holds a configured audience; only a token with no ``aud`` may
-  match through ``client_id`` instead;
+- ``aud`` (a string, or a list of strings only) holds a configured audience; only a token
+  with no ``aud`` may match through ``client_id`` instead;
 - route scopes: at least one of the route's scopes in ``scope`` or ``scp`` (strings split on
   U+0020 only, as RFC 6749 3.3 says; ``scp`` may also be a list).
 
@@ -35,7 +35,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
-from jwt.algorithms import Algorithm, get_default_algorithms
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.padding import MGF1, PSS, AsymmetricPadding, PKCS1v15
+from cryptography.hazmat.primitives.hashes import SHA256, SHA384, SHA512, HashAlgorithm
 
 # RFC 7518 RSA algorithms only: API Gateway's JWT authorizer accepts nothing else, and an
 # allow-list keeps "none" and HMAC-with-a-public-key out by construction.
@@ -43,6 +45,14 @@ RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"
 DEFAULT_ALGORITHMS = frozenset({"RS256"})
 # Only with a shared secret (secret.py), and then exclusively: never next to RSA.
 HMAC_ALGORITHMS = frozenset({"HS256"})
+
+# The signature schemes of RFC 7518 3.3 and 3.5, done by cryptography: PKCS#1 v1.5, and PSS
+# with MGF1 over the same hash and a salt as long as the hash (what 3.5 requires).
+_SHA = {"256": SHA256(), "384": SHA384(), "512": SHA512()}
+_RSA_SCHEMES: dict[str, tuple[AsymmetricPadding, HashAlgorithm]] = {
+    **{f"RS{bits}": (PKCS1v15(), sha) for bits, sha in _SHA.items()},
+    **{f"PS{bits}": (PSS(mgf=MGF1(sha), salt_length=sha.digest_size), sha) for bits, sha in _SHA.items()},
+}
 
 # API Gateway rejects request headers over 10 KiB; anything near that is not a real token.
 MAX_TOKEN_LENGTH = 8192
@@ -218,6 +228,21 @@ def parse_list(value: str | None) -> tuple[str, ...]:
     return tuple(part for part in re.split(r"[,\s]+", value or "") if part)
 
 
+def signature_valid(alg: str, signing_input: bytes, key: Any, signature: bytes) -> bool:
+    """Does ``signature`` over ``signing_input`` verify under ``key`` with JWS algorithm ``alg``?"""
+    if alg in HMAC_ALGORITHMS:
+        import hmac  # shared-secret mode only; the RSA path never loads it
+
+        expected = hmac.new(key, signing_input, hashlib.sha256).digest()
+        return hmac.compare_digest(expected, signature)
+    padding, sha = _RSA_SCHEMES[alg]
+    try:
+        key.verify(signature, signing_input, padding, sha)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
 def _b64decode(segment: str) -> bytes:
     if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
         raise TokenRejected("malformed")
@@ -319,8 +344,8 @@ class JwtVerifier:
             raise ValueError(f"algorithms must be a non-empty subset of {sorted(keys.family)}")
         if not issuer or not self.audiences:
             raise ValueError("an issuer and at least one audience are required")
-        registry = get_default_algorithms()
-        self._algorithms: dict[str, Algorithm] = {name: registry[name] for name in allowed}
+        self._algorithms = allowed
+        self._check_signature = signature_valid
         self._keys = keys
         self._leeway = leeway
         self._clock = clock
@@ -358,7 +383,7 @@ class JwtVerifier:
             raise TokenRejected("key_alg_mismatch")
         signature = _b64decode(parts[2])
         signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
-        if not self._algorithms[header["alg"]].verify(signing_input, key.key, signature):
+        if not self._check_signature(header["alg"], signing_input, key.key, signature):
             raise TokenRejected("bad_signature")
         claims = _json_object(parts[1], "payload")
         self._check_claims(claims)
@@ -371,6 +396,9 @@ class JwtVerifier:
         if "crit" in header:
             # RFC 7515 4.1.11: extensions we do not understand make the token invalid.
             raise TokenRejected("unsupported_crit")
+        if header.get("b64", True) is not True:
+            # RFC 7797: an unencoded payload changes what is signed; it must be in crit, so never ours.
+            raise TokenRejected("unsupported_b64")
         kid = header.get("kid")
         if self._keys.requires_kid and (not isinstance(kid, str) or not kid):
             raise TokenRejected("missing_kid")
@@ -400,7 +428,8 @@ class JwtVerifier:
         if "aud" in claims:
             aud = claims["aud"]
             values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-            if not any(isinstance(v, str) and v in self.audiences for v in values):
+            # RFC 7519 4.1.3: a string or an array of strings; anything else is not an audience.
+            if not all(isinstance(v, str) for v in values) or self.audiences.isdisjoint(values):
                 raise TokenRejected("bad_audience")
             return
         client_id = claims.get("client_id")

@@ -39,7 +39,12 @@ class CaseIssuer(DevIssuer):
             "encrypt_key": ("key-ops-encrypt", new_rsa_key()),
             "dup_kid": ("twice", twin_a),
         }
+        # A JWK without "alg": its key may verify any RSA algorithm the verifier allows.
+        self.any_alg = ("any-rsa-alg", new_rsa_key())
+        any_alg_jwk = public_jwk(self.any_alg[1], self.any_alg[0])
+        del any_alg_jwk["alg"]
         self._published = [
+            any_alg_jwk,
             public_jwk(self.hostile["weak1024"][1], "weak-1024"),
             public_jwk(self.hostile["ps512_key"][1], "jwk-alg-ps512", alg="PS512"),
             public_jwk(self.hostile["encrypt_key"][1], "key-ops-encrypt") | {"key_ops": ["encrypt"]},

@@ -1,0 +1,190 @@
+"""A reference verifier on PyJWT, written from the security model, for differential tests.
+
+The authorizer verifies tokens with a few lines of its own on cryptography (``jwt_core``), so
+that the deployed function does not import a JWT library. This module is the second opinion:
+parsing, base64url, JSON and the signature check are PyJWT's (``jwt.decode`` with the key
+PyJWT builds from the JWK), and the rules PyJWT does not apply, or applies differently, are
+written here again from the security model (docs/security.md), deliberately without calling
+``jwt_core`` (a shared helper would hide a shared bug). The differential test requires both
+to accept and refuse the same tokens, and to return the same claims.
+
+Where PyJWT is looser than the model it is tightened first (no ``=`` padding, UTF-8 only, no
+NaN/Infinity, ``b64`` only true); where it is stricter about something the model does not
+check (the type of ``sub`` and ``jti``), that check is switched off.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+import jwt
+from jwt.exceptions import PyJWTError
+from jwt.types import Options
+
+RSA = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+MAX_DATE = 253402300799  # 9999-12-31T23:59:59Z
+MAX_TOKEN = 8192
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+_SCHEME = re.compile(r"(?i)bearer(?:[ \t]+|$)")
+PYJWT_OPTIONS: Options = {
+    "verify_signature": True,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+    "verify_sub": False,
+    "verify_jti": False,
+    "require": [],
+}
+
+
+class Refused(Exception):
+    """The reference refuses the token (the reason is for humans; only refusal is compared)."""
+
+
+def token_from_header(value: object) -> str:
+    """Authorization header value -> token: bare, or after ``Bearer`` in any case."""
+    text = value.strip(" \t") if isinstance(value, str) else ""
+    match = _SCHEME.match(text)
+    if match:
+        text = text[match.end() :]
+    elif " " in text or "\t" in text:
+        raise Refused("another scheme")
+    if not text:
+        raise Refused("no token")
+    return text
+
+
+def trusted_keys(jwks: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
+    """The JWKS's keys the model lets us use, built by PyJWT, by kid."""
+    entries = [k for k in jwks.get("keys", []) if isinstance(k, Mapping)]
+    listed = Counter(k.get("kid") for k in entries)
+    keys: dict[str, jwt.PyJWK] = {}
+    for entry in entries:
+        kid = entry.get("kid")
+        if entry.get("kty") != "RSA" or not isinstance(kid, str) or not kid or listed[kid] > 1:
+            continue
+        if entry.get("use", "sig") != "sig":
+            continue
+        ops = entry.get("key_ops")
+        if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+            continue
+        if entry.get("alg") is not None and entry.get("alg") not in RSA:
+            continue
+        public = {name: entry[name] for name in ("kty", "n", "e", "alg") if name in entry}
+        try:
+            key = jwt.PyJWK(public)
+        except PyJWTError:
+            continue
+        if key.key.key_size >= 2048:
+            keys[kid] = key
+    return keys
+
+
+def _strict_json(segment: str) -> Any:
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise Refused(f"not strict JSON: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _date(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= MAX_DATE
+
+
+def scopes_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
+    found: list[str] = []
+    for name in ("scope", "scp"):
+        value = claims.get(name)
+        if isinstance(value, str):
+            found += [s for s in value.split(" ") if s]
+        elif name == "scp" and isinstance(value, list):
+            found += [s for s in value if isinstance(s, str)]
+    return tuple(dict.fromkeys(found))
+
+
+def verify(
+    token: str,
+    *,
+    jwks: Mapping[str, Any],
+    issuer: str,
+    audiences: Iterable[str],
+    algorithms: Iterable[str],
+    now: float,
+) -> dict[str, Any]:
+    """The claims of a token the model accepts; ``Refused`` otherwise."""
+    alg, key = _header_and_key(token, jwks, set(algorithms))
+    try:
+        claims: dict[str, Any] = jwt.decode(token, key.key, algorithms=[alg], options=PYJWT_OPTIONS)
+    except PyJWTError as exc:
+        raise Refused(f"PyJWT: {exc}") from None
+    if _strict_json(token.split(".")[1]) != claims:
+        raise Refused("payload differs from strict parse")
+    _check_claims(claims, issuer, set(audiences), now)
+    return claims
+
+
+def _header_and_key(token: str, jwks: Mapping[str, Any], allowed: set[str]) -> tuple[str, jwt.PyJWK]:
+    if len(token) > MAX_TOKEN:
+        raise Refused("too long")
+    parts = token.split(".")
+    if len(parts) != 3 or not all(_SEGMENT.fullmatch(p) for p in parts):
+        raise Refused("not three unpadded base64url segments")
+    header = _strict_json(parts[0])
+    try:
+        if jwt.get_unverified_header(token) != header:
+            raise Refused("header differs from strict parse")
+    except PyJWTError as exc:
+        raise Refused(f"PyJWT: {exc}") from None
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in allowed:
+        raise Refused("algorithm not allowed")
+    if "crit" in header or header.get("b64", True) is not True:
+        raise Refused("extensions")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise Refused("no kid")
+    key = trusted_keys(jwks).get(kid)
+    if key is None:
+        raise Refused("unknown kid")
+    jwk_alg = _jwk_alg(jwks, kid)
+    if jwk_alg is not None and jwk_alg != alg:
+        raise Refused("the JWK is for another alg")
+    return alg, key
+
+
+def _check_claims(claims: Mapping[str, Any], issuer: str, wanted: set[str], now: float) -> None:
+    if claims.get("iss") != issuer:
+        raise Refused("issuer")
+    exp = claims.get("exp")
+    if not _date(exp) or now >= cast(float, exp):
+        raise Refused("exp")
+    for name in ("nbf", "iat"):
+        if name in claims and (not _date(claims[name]) or claims[name] > now):
+            raise Refused(name)
+    if "aud" in claims:
+        aud = claims["aud"]
+        values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else None
+        if values is None or not all(isinstance(v, str) for v in values) or wanted.isdisjoint(values):
+            raise Refused("aud")
+    elif not (isinstance(claims.get("client_id"), str) and claims["client_id"] in wanted):
+        raise Refused("client_id")
+
+
+def _jwk_alg(jwks: Mapping[str, Any], kid: str) -> str | None:
+    for entry in jwks.get("keys", []):
+        if isinstance(entry, Mapping) and entry.get("kid") == kid:
+            alg = entry.get("alg")
+            return alg if isinstance(alg, str) else None
+    return None

@@ -1,0 +1,205 @@
+"""The authorizer's core against a reference verifier on PyJWT: same verdicts, same claims.
+
+The deployed verifier is a few lines on cryptography (no JWT library in the package); the
+reference (tests/oracle.py) leaves parsing and signatures to PyJWT's ``jwt.decode``. Every
+row of the case table, and 10,000 hypothesis examples (valid tokens, mutations of them, junk,
+every algorithm name, every key the issuer publishes, hostile ones included), go through
+both under the default algorithm list and under all six RSA algorithms. Any difference in
+accept/refuse, or in the claims and scopes of an accepted token, fails the build.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jwks import KeySource
+from jwt_core import DEFAULT_ALGORITHMS, RSA_ALGORITHMS, JwtVerifier, TokenRejected, bearer_token
+from tests import oracle
+from tests.cases import AUDIENCE, CaseIssuer, build_header_value, load_cases
+
+NOW = float(int(time.time()))
+CASES = load_cases()
+ALGORITHM_SETS = {"default": DEFAULT_ALGORITHMS, "all-rsa": RSA_ALGORITHMS}
+EVERY_ALG = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "HS256", "HS512", "ES256", "EdDSA", "none", "rs256"]
+_EC_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def ours(verifier: JwtVerifier, header_value: object) -> tuple[Any, ...]:
+    try:
+        verified = verifier.verify(bearer_token(header_value))
+    except TokenRejected:
+        return ("refused",)
+    return ("accepted", dict(verified.claims), verified.scopes)
+
+
+def theirs(issuer: CaseIssuer, algorithms: frozenset[str], header_value: object) -> tuple[Any, ...]:
+    try:
+        token = oracle.token_from_header(header_value)
+        claims = oracle.verify(
+            token, jwks=issuer.jwks(), issuer=issuer.issuer, audiences=[AUDIENCE], algorithms=algorithms, now=NOW
+        )
+    except oracle.Refused:
+        return ("refused",)
+    return ("accepted", claims, oracle.scopes_of(claims))
+
+
+@pytest.fixture(scope="module")
+def verifiers(issuer: CaseIssuer) -> dict[str, JwtVerifier]:
+    keys = KeySource(issuer=issuer.issuer)
+    return {
+        name: JwtVerifier(issuer=issuer.issuer, audiences=[AUDIENCE], keys=keys, algorithms=algs, clock=lambda: NOW)
+        for name, algs in ALGORITHM_SETS.items()
+    }
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize("algorithms", sorted(ALGORITHM_SETS))
+def test_every_row_of_the_case_table_gets_the_same_verdict(issuer, verifiers, case, algorithms):
+    value = build_header_value(case, issuer)
+    assert ours(verifiers[algorithms], value) == theirs(issuer, ALGORITHM_SETS[algorithms], value)
+
+
+# ---------------------------------------------------------------- generated tokens
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+NUMBERS = [NOW + 600, NOW - 5, NOW + 0.5, NOW, NOW - 0.5, 253402300800, 253402300799, -1, 10**400, 0, 1.5]
+ODD = ["9999999999", True, None, [NOW + 600], {"t": 1}, float("inf")]
+
+
+def _signing_keys(issuer: CaseIssuer) -> dict[str, Any]:
+    keys: dict[str, Any] = {
+        issuer.kid: issuer.key,
+        issuer.standby_kid: issuer.standby_key,
+        "foreign": issuer.foreign_key,
+    }
+    keys.update({kid: key for kid, key in issuer.hostile.values()})
+    keys[issuer.any_alg[0]] = issuer.any_alg[1]
+    return keys
+
+
+def _sign(alg: str, signing_input: bytes, key: Any, issuer: CaseIssuer) -> bytes:
+    if alg in oracle.RSA:
+        try:
+            return bytes(jwt.get_algorithm_by_name(alg).sign(signing_input, key))
+        except ValueError:  # PS512 needs more than the 1024-bit hostile key has: a signature of junk
+            return hashlib.sha512(signing_input).digest() * 2
+    if alg.startswith("HS"):
+        public = issuer.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return hmac.new(public, signing_input, hashlib.sha256).digest()
+    if alg == "ES256":
+        return bytes(jwt.get_algorithm_by_name("ES256").sign(signing_input, _EC_KEY))
+    return b""
+
+
+def _perturb(  # noqa: C901 - one branch per kind of change
+    draw: st.DrawFn, issuer: CaseIssuer, header: dict[str, Any], claims: dict[str, Any]
+) -> str | None:
+    """Change one thing of a valid token; return the kid whose key should sign, if that changes."""
+    keys = _signing_keys(issuer)
+    what = draw(st.sampled_from(["iss", "aud", "time", "drop", "scope", "extra", "alg", "kid", "header", "signer"]))
+    if what == "iss":
+        claims["iss"] = draw(st.sampled_from([issuer.issuer.rstrip("/"), issuer.issuer.upper(), "https://evil/", 7]))
+    elif what == "aud":
+        claims.pop("aud", None)
+        aud = draw(st.sampled_from([[AUDIENCE], ["https://x", AUDIENCE], [], "https://x", [7, AUDIENCE], {}, None]))
+        if aud is not None:
+            claims["aud"] = aud
+        if draw(st.booleans()):
+            claims["client_id"] = draw(st.sampled_from([AUDIENCE, "other", 5]))
+    elif what == "time":
+        claims[draw(st.sampled_from(["exp", "nbf", "iat"]))] = draw(st.sampled_from(NUMBERS + ODD))
+    elif what == "drop" and claims:
+        claims.pop(draw(st.sampled_from(sorted(claims))))
+    elif what == "scope":
+        claims["scope"] = draw(st.text(alphabet=" \t\u00a0\u3000abcdr:", max_size=20))
+        if draw(st.booleans()):
+            claims["scp"] = draw(
+                st.one_of(st.text(max_size=10), st.lists(st.one_of(st.text(max_size=6), st.integers())))
+            )
+    elif what == "extra":
+        claims.update(
+            draw(st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=5)), max_size=2))
+        )
+    elif what == "alg":
+        header["alg"] = draw(st.sampled_from(EVERY_ALG))
+    elif what == "kid":
+        choice = draw(st.sampled_from([*keys, "unknown", None, 7, ""]))
+        header.pop("kid", None)
+        if choice is not None:
+            header["kid"] = choice
+        return choice if isinstance(choice, str) and choice in keys else None
+    elif what == "header":
+        name, value = draw(
+            st.sampled_from([("crit", ["exp"]), ("b64", False), ("b64", "false"), ("jku", "https://e/")])
+        )
+        header[name] = value
+    elif what == "signer":
+        return str(draw(st.sampled_from(sorted(keys))))
+    return None
+
+
+@st.composite
+def tokens(draw: st.DrawFn, issuer: CaseIssuer) -> tuple[str, bool]:
+    """An Authorization header value, and whether it must be accepted under all six RSA algorithms.
+
+    A valid token (RS256 under the issuer's keys, whose JWKs say RS256; PS512 under the key whose
+    JWK says PS512; any RSA algorithm under the key whose JWK names none), then up to three
+    single changes to its claims, header or signing key, then sometimes damage to the string.
+    """
+    kid, alg = draw(
+        st.one_of(
+            st.tuples(st.sampled_from([issuer.kid, issuer.standby_kid]), st.just("RS256")),
+            st.tuples(st.just(issuer.hostile["ps512_key"][0]), st.just("PS512")),
+            st.tuples(st.just(issuer.any_alg[0]), st.sampled_from(oracle.RSA)),
+        )
+    )
+    header: dict[str, Any] = {"alg": alg, "typ": "JWT", "kid": kid}
+    claims: dict[str, Any] = {"iss": issuer.issuer, "aud": AUDIENCE, "exp": NOW + draw(st.integers(1, 10**6))}
+    if draw(st.booleans()):
+        claims["nbf" if draw(st.booleans()) else "iat"] = NOW - draw(st.integers(0, 10**6))
+    claims["scope"] = " ".join(draw(st.lists(st.sampled_from(["read:test", "write:test"]), max_size=2)))
+    changes = draw(st.integers(0, 3))
+    signer = kid
+    for _ in range(changes):
+        signer = _perturb(draw, issuer, header, claims) or signer
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = _sign(str(header["alg"]), signing_input.encode(), _signing_keys(issuer)[signer], issuer)
+    token = f"{signing_input}.{_b64(signature)}"
+    damage = draw(st.integers(0, 9))
+    if damage < 7:
+        return f"Bearer {token}", changes == 0
+    if damage < 9:
+        chars = list(token)
+        for _ in range(draw(st.integers(1, 3))):
+            chars[draw(st.integers(0, len(chars) - 1))] = draw(st.sampled_from("AaZz09-_.=+/ \x00é"))
+        return f"Bearer {''.join(chars)}", False
+    return draw(st.one_of(st.text(max_size=40), st.just(token + "."), st.just(f"Basic {token}"))), False
+
+
+@pytest.mark.slow
+@settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_generated_tokens_get_the_same_verdict_from_both(issuer, verifiers, data):
+    value, must_accept = data.draw(tokens(issuer))
+    for name, algorithms in ALGORITHM_SETS.items():
+        verdict = ours(verifiers[name], value)
+        assert verdict == theirs(issuer, algorithms, value), (name, value)
+    if must_accept:
+        # Both agreeing is not enough: a clean token must also pass (no "both refuse everything").
+        assert ours(verifiers["all-rsa"], value)[0] == "accepted", value
