@@ -64,7 +64,13 @@ def plan(args: argparse.Namespace, ask: Callable[[str], str] | None) -> tuple[di
         *(["--stack-name", args.stack_name] if args.stack_name else []),
         *(["--region", args.region] if args.region else []),
     ]
+    if args.config.resolve() != Path("samconfig.toml").resolve():
+        # sam deploy reads the same file the saved parameters came from, not ./samconfig.toml.
+        target += ["--config-file", str(args.config.resolve())]
     if args.issuer is not None:
+        clash = sorted({"Issuer", "Audience"} & set(given))
+        if clash:
+            raise DeployError(f"give {' and '.join(clash)} once: as ISSUER/AUDIENCE, not also in PARAMS")
         parameters = {"Issuer": args.issuer, "Audience": args.audience or "", **given}
         flags = ["--no-confirm-changeset", "--no-fail-on-empty-changeset"]
         return parameters, [*flags, *parameter_overrides(parameters), *target]

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.api_endpoint and not stack:
         missing.insert(0, "STACK_NAME")
     if missing:
-        print(f"smoke: skipped: set {', '.join(missing)} (see README, 'Smoke test')")
+        print(f"smoke: skipped: set {', '.join(missing)} (see docs/deploy.md, 'Smoke test')")
         return 0
     try:
         if args.api_endpoint:

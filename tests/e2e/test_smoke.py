@@ -39,7 +39,7 @@ def test_without_settings_it_skips_with_the_reason_and_succeeds():
     assert result.returncode == 0
     assert result.stdout.strip() == (
         "smoke: skipped: set STACK_NAME, AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_AUDIENCE "
-        "(see README, 'Smoke test')"
+        "(see docs/deploy.md, 'Smoke test')"
     )
 
 
