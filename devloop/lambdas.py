@@ -182,7 +182,8 @@ class LambdaJsonFormatter(logging.Formatter):
         entry = {
             "timestamp": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(),
             "level": record.levelname,
-            "message": record.getMessage(),
+            # As Lambda's runtime does: a dict message is written as a nested JSON object.
+            "message": record.msg if isinstance(record.msg, dict) and not record.args else record.getMessage(),
             "logger": record.name,
         }
         entry.update({k: v for k, v in vars(record).items() if k not in self.standard})

@@ -75,6 +75,11 @@ def template_variant(directory: Path, *edits: tuple[str, str]) -> Path:
     return target
 
 
+def decision_lines(records: list[Any]) -> list[dict[str, Any]]:
+    """The authorizer's decision lines among captured log records (their message is a dict)."""
+    return [r.msg for r in records if isinstance(r.msg, dict) and "decision" in r.msg]
+
+
 def load_event(name: str, token: str | None = None) -> dict[str, Any]:
     """A sample event from events/, with a fresh token in place of the placeholder."""
     text = (EVENTS / name).read_text()

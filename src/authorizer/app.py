@@ -20,7 +20,11 @@ REST API (payload 1.0) TOKEN and REQUEST events get an IAM policy instead, writt
 whole stage (with explicit denies for routes whose scopes the token lacks) so that API
 Gateway's cached policy is right for every method and resource.
 
-It never raises: anything unexpected is a logged deny, never a 500 for the caller.
+It never raises: anything unexpected is a logged deny, never a 500 for the caller. Each
+decision is one log record whose message is a dict (decision, reason, latency, token
+fingerprint, sub, kid), made with ``Logger.makeRecord`` rather than ``Logger.info``: the line
+is most of what a cached decision costs, and this skips the caller lookup and the copy of
+``extra`` into the record that nobody reads.
 """
 
 from __future__ import annotations
@@ -241,13 +245,19 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Exception as exc:  # a bug or an outage must still answer "deny", not a 500
         decision = Decision(False, "internal_error", log={"error": type(exc).__name__})
         response = policy_response(decision, event.get("methodArn"))[0] if rest else {"isAuthorized": False}
-    LOGGER.info(
-        "authorization decision",
-        extra={
-            "decision": "allow" if decision.allowed else "deny",
-            "reason": decision.reason,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            **decision.log,
-        },
-    )
+    if LOGGER.isEnabledFor(logging.INFO):
+        LOGGER.handle(
+            LOGGER.makeRecord(LOGGER.name, logging.INFO, __file__, 0, decision_line(decision, started), (), None)
+        )
     return response
+
+
+def decision_line(decision: Decision, started: float) -> dict[str, Any]:
+    """The one log line per decision, as a dict message: Lambda's JSON log format writes it as
+    a nested object (``message.decision``, ``message.reason`` in Logs Insights)."""
+    return {
+        "decision": "allow" if decision.allowed else "deny",
+        "reason": decision.reason,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        **decision.log,
+    }

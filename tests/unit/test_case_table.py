@@ -10,7 +10,7 @@ import pytest
 
 from devloop.issuer import DevIssuer
 from tests.cases import Case, build_header_value, load_cases
-from tests.support import load_event
+from tests.support import decision_lines, load_event
 
 CASES = load_cases()
 
@@ -49,9 +49,9 @@ def test_lambda_authorizer_gives_the_tables_answer(
 
     # THEN it answers as the table says, with the table's reason, and logs no token material
     assert response["isAuthorized"] is (case.expect == "allow")
-    decisions = [r for r in caplog.records if r.getMessage() == "authorization decision"]
+    decisions = decision_lines(caplog.records)
     assert len(decisions) == 1
-    assert getattr(decisions[0], "reason") == (case.reason or "ok")  # noqa: B009 - set via extra=
+    assert decisions[0]["reason"] == (case.reason or "ok")
     if case.expect == "allow":
         assert response["context"]["sub"] == "case-client@clients"
     else:

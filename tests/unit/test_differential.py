@@ -117,7 +117,7 @@ def _perturb(  # noqa: C901 - one branch per kind of change
         claims["iss"] = draw(st.sampled_from([issuer.issuer.rstrip("/"), issuer.issuer.upper(), "https://evil/", 7]))
     elif what == "aud":
         claims.pop("aud", None)
-        aud = draw(st.sampled_from([[AUDIENCE], ["https://x", AUDIENCE], [], "https://x", [7, AUDIENCE], {}, None]))
+        aud: Any = draw(st.sampled_from([[AUDIENCE], ["https://x", AUDIENCE], [], "https://x", [7, AUDIENCE], {}, None]))
         if aud is not None:
             claims["aud"] = aud
         if draw(st.booleans()):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from devloop.issuer import DevIssuer
-from tests.support import EVENTS, TEST_ROUTE_DIR, load_event, load_function
+from tests.support import EVENTS, TEST_ROUTE_DIR, decision_lines, load_event, load_function
 
 TEST_ROUTE = load_function(TEST_ROUTE_DIR)
 
@@ -86,7 +86,7 @@ def test_an_unexpected_failure_is_a_logged_deny(
     with caplog.at_level("INFO", logger="authorizer"):
         response = app.lambda_handler(load_event("authorizer-v2-valid.json", token=issuer.mint()), lambda_context)
     assert response == {"isAuthorized": False}
-    assert getattr(caplog.records[-1], "reason") == "internal_error"  # noqa: B009 - set via extra=
+    assert decision_lines(caplog.records)[-1]["reason"] == "internal_error"
 
 
 def test_missing_configuration_fails_at_cold_start_with_a_clear_message(load_authorizer):

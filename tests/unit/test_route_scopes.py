@@ -13,7 +13,7 @@ import pytest
 
 from devloop.issuer import DevIssuer
 from jwt_core import ScopeRules
-from tests.support import load_event
+from tests.support import decision_lines, load_event
 
 RULES = {"GET /admin": ["admin"], "ANY /items/{id}": ["items:read", "items:write"]}
 STAGE = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod"
@@ -90,7 +90,7 @@ def test_a_rest_deny_for_missing_scopes_is_logged_as_such(
     event = {"type": "TOKEN", "authorizationToken": f"Bearer {token}", "methodArn": f"{STAGE}/GET/a"}
     response = app.lambda_handler(event, lambda_context)
     assert response["context"] == {}
-    assert [r.reason for r in caplog.records if hasattr(r, "reason")] == ["insufficient_scope"]
+    assert [line["reason"] for line in decision_lines(caplog.records)] == ["insufficient_scope"]
 
 
 @pytest.mark.parametrize(
