@@ -29,6 +29,11 @@ export ISSUER AUDIENCE PARAMS
 API_PORT     ?= 3000
 ISSUER_PORT  ?= 3001
 SCOPES       ?= read:test
+# ISSUERS=2: a second dev issuer for the Lambda authorizer's several-issuer mode; ISSUER_INDEX=2
+# mints from it. PERMISSIONS, ORG_ID and GTY add the claims Auth0 RBAC / Organizations use.
+ISSUERS      ?= 1
+ISSUER_INDEX ?= 1
+TOKEN_ISSUER  = http://127.0.0.1:$(ISSUER_PORT)/$(if $(filter 2,$(ISSUER_INDEX)),tenant2/)
 DEV_AUDIENCE := https://api.example.com
 TOKEN_AUDIENCE = $(or $(AUDIENCE),$(DEV_AUDIENCE))
 
@@ -131,15 +136,16 @@ auth0-token: install ## Print an Auth0 access token (client credentials; AUTH0_*
 
 # ---------------------------------------------------------------- local loop, no Docker
 .PHONY: local
-local: install ## Local API + dev issuer, no AWS/Auth0/Docker (PARAMS="CorsAllowedOrigins=... RequiredScope=...")
+local: install ## Local API + dev issuer, no AWS/Auth0/Docker (PARAMS="RequiredScope=... ScopeClaims=..." ISSUERS=2)
 	@$(PYENV) -m devloop serve --api-port $(API_PORT) --issuer-port $(ISSUER_PORT) \
 	  --audience "$(TOKEN_AUDIENCE)" $(foreach a,$(DOCKER_BRIDGE_IP),--issuer-also-on $(a)) \
-	  --parameters "$$PARAMS"
+	  --issuers "$(ISSUERS)" --parameters "$$PARAMS"
 
 .PHONY: token
-token: install ## Print a fresh dev token (needs make local; SCOPES=, AUDIENCE=, VARIANT=expired|wrong_audience|...)
-	@$(PYENV) -m devloop token --issuer http://127.0.0.1:$(ISSUER_PORT)/ \
-	  --audience "$(TOKEN_AUDIENCE)" --scope "$(SCOPES)" --variant "$(VARIANT)"
+token: install ## Print a fresh dev token (needs make local; SCOPES= AUDIENCE= VARIANT= PERMISSIONS= ORG_ID= GTY= ISSUER_INDEX=)
+	@$(PYENV) -m devloop token --issuer $(TOKEN_ISSUER) \
+	  --audience "$(TOKEN_AUDIENCE)" --scope "$(SCOPES)" --variant "$(VARIANT)" \
+	  --permissions "$(PERMISSIONS)" --org-id "$(ORG_ID)" --gty "$(GTY)"
 
 # ---------------------------------------------------------------- SAM CLI with Docker
 .PHONY: build-local

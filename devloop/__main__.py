@@ -22,6 +22,9 @@ def _token(args: argparse.Namespace) -> int:
         audience=args.audience,
         scope=args.scope,
         variant=args.variant,
+        permissions=args.permissions.split() or None,
+        org_id=args.org_id,
+        gty=args.gty,
     )
     print(token)
     return 0
@@ -73,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--audience", default=os.environ.get("AUDIENCE", ""))
     token.add_argument("--scope", default="", help="space-separated scopes to request")
     token.add_argument("--variant", default="", help="dev issuer only: expired, wrong_audience, foreign_key, ...")
+    token.add_argument("--permissions", default="", help="dev issuer only: space-separated, as Auth0 RBAC's array")
+    token.add_argument("--org-id", default="", help="dev issuer only: an Auth0 Organizations org_id claim")
+    token.add_argument("--gty", default="", help="dev issuer only: the grant type claim (default client-credentials)")
     token.set_defaults(run=_token)
 
     auth0 = commands.add_parser(
@@ -90,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--parameter", action="append", help="template parameter, Name=value (repeatable)")
     serve.add_argument(
         "--parameters", default="", help="template parameters as sam deploy --parameter-overrides takes them"
+    )
+    serve.add_argument(
+        "--issuers", type=int, choices=(1, 2), default=1, help="2: a second dev issuer (AdditionalIssuers) at /tenant2/"
     )
     serve.add_argument("--verbose", action="store_true", help="log every request")
     serve.set_defaults(run=_serve)

@@ -2,7 +2,9 @@
 
 The RSA key is generated when the issuer starts and lives only in its memory. Tokens look
 like Auth0 client-credentials access tokens (``iss`` with a trailing slash, ``aud`` list,
-``azp``, ``scope``, ``gty``, ``kid``). ``variant`` mints deliberately bad tokens so the
+``azp``, ``scope``, ``gty``, ``kid``; ``permissions`` and ``org_id`` on request). More issuers
+can share the server under their own paths (``add_tenant``), each with its own keys, to try
+the Lambda authorizer's several-issuer mode. ``variant`` mints deliberately bad tokens so the
 denials can be watched: ``expired``, ``wrong_audience``, ``foreign_key`` (signed by a key the
 issuer does not publish, same ``kid``), ``bad_signature`` (signature bytes flipped),
 ``not_yet_valid`` and ``unknown_kid``.
@@ -49,12 +51,17 @@ def flip_signature(token: str) -> str:
 class DevIssuer:
     """Keys and token minting; ``serve()`` exposes them over HTTP."""
 
-    def __init__(self, issuer: str | None = None, default_audience: str = DEFAULT_AUDIENCE) -> None:
+    def __init__(
+        self, issuer: str | None = None, default_audience: str = DEFAULT_AUDIENCE, *, parent: DevIssuer | None = None
+    ) -> None:
         """``issuer`` defaults to the address ``serve()`` binds, as ``http://HOST:PORT/``."""
         if issuer is not None and not issuer.endswith("/"):
             raise ValueError("issuer must end with '/', as Auth0's does")
         self._issuer = issuer
+        self._parent = parent
         self.default_audience = default_audience
+        # More issuers on the same server, each under its own path ("tenant2/"), with its own keys.
+        self.tenants: dict[str, DevIssuer] = {}
         self.kid = "dev-" + uuid.uuid4().hex[:12]
         self.key = new_rsa_key()
         # Published but never used to sign, like the next key Auth0 lists ahead of a rotation.
@@ -62,8 +69,24 @@ class DevIssuer:
         self.standby_key = new_rsa_key()
         self.foreign_key = new_rsa_key()
 
+    def add_tenant(self, path: str = "tenant2/", *, same_kid: bool = False) -> DevIssuer:
+        """A second issuer at ``<this issuer>path`` (as a second Auth0 tenant would be), keys its own.
+
+        ``same_kid`` gives its signing key this issuer's ``kid``: two issuers whose kids collide.
+        """
+        if not path.endswith("/") or path.startswith("/"):
+            raise ValueError("a tenant path looks like 'tenant2/'")
+        tenant = DevIssuer(default_audience=self.default_audience, parent=self)
+        tenant._issuer = path
+        if same_kid:
+            tenant.kid = self.kid
+        self.tenants[path] = tenant
+        return tenant
+
     @property
     def issuer(self) -> str:
+        if self._parent is not None:
+            return self._parent.issuer + str(self._issuer)
         if self._issuer is None:
             raise RuntimeError("the issuer URL is known once serve() has bound a port")
         return self._issuer
@@ -139,24 +162,35 @@ class _IssuerApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         method, path = environ["REQUEST_METHOD"], environ["REQUEST_URI"]
+        issuer, rest = self._issuer_for(path)
         if method == "GET":
-            status, body = self._get(path)
-        elif method == "POST" and path == "/oauth/token":
-            status, body = self._token(environ["wsgi.input"].read())
+            with self.server.lock:
+                self.server.requests[path] += 1
+            status, body = self._get(issuer, rest)
+        elif method == "POST" and rest == "oauth/token":
+            status, body = self._token(issuer, environ["wsgi.input"].read())
         else:
             status, body = 404, {"error": "not_found"}
         return respond(environ, start_response, status, _JSON_HEADERS, json.dumps(body).encode())
 
-    def _get(self, path: str) -> tuple[int, dict[str, Any]]:
-        with self.server.lock:
-            self.server.requests[path] += 1
-        if path == "/.well-known/openid-configuration":
-            return 200, self.server.issuer.discovery()
-        if path == "/.well-known/jwks.json":
-            return 200, self.server.issuer.jwks()
+    def _issuer_for(self, path: str) -> tuple[DevIssuer, str]:
+        """Which of the server's issuers a path belongs to, and the path below that issuer."""
+        main = self.server.issuer
+        for prefix, tenant in main.tenants.items():
+            if path.startswith("/" + prefix):
+                return tenant, path[len(prefix) + 1 :]
+        return main, path[1:]
+
+    @staticmethod
+    def _get(issuer: DevIssuer, path: str) -> tuple[int, dict[str, Any]]:
+        if path == ".well-known/openid-configuration":
+            return 200, issuer.discovery()
+        if path == ".well-known/jwks.json":
+            return 200, issuer.jwks()
         return 404, {"error": "not_found"}
 
-    def _token(self, raw: bytes) -> tuple[int, dict[str, Any]]:
+    @staticmethod
+    def _token(issuer: DevIssuer, raw: bytes) -> tuple[int, dict[str, Any]]:
         try:
             request = json.loads(raw or b"{}")
             if not isinstance(request, dict):
@@ -171,13 +205,17 @@ class _IssuerApp:
         variant = request.get("variant", "valid")
         if not isinstance(lifetime, int) or not 1 <= lifetime <= 86400 or variant not in VARIANTS:
             return 400, {"error": "invalid_request", "error_description": f"variant in {VARIANTS}"}
-        token = self.server.issuer.mint(
+        extra = {name: request[name] for name in ("permissions", "org_id", "gty") if request.get(name) is not None}
+        if isinstance(extra.get("permissions"), str):
+            extra["permissions"] = extra["permissions"].split()  # Auth0 writes an array
+        token = issuer.mint(
             subject=str(request.get("sub") or f"{client_id}@clients"),
             audience=request.get("audience") or None,
             scopes=scopes,
             lifetime=lifetime,
             client_id=client_id,
             variant=variant,
+            extra_claims=extra,
         )
         return 200, {"access_token": token, "token_type": "Bearer", "expires_in": lifetime, "scope": " ".join(scopes)}
 

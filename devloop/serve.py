@@ -20,6 +20,7 @@ from devloop.issuer import DevIssuer, IssuerServer
 from devloop.lambdas import Functions
 from devloop.parameters import parse_overrides, parse_pairs, validate
 from devloop.template import load_api
+from jwt_core import ClaimRules
 
 LOGGER = logging.getLogger("devloop")
 
@@ -96,9 +97,15 @@ class LocalStack:
         verbose: bool = False,
         clock: Callable[[], float] = time.monotonic,
         idle_timeout: int = IDLE_TIMEOUT,
+        issuers: int = 1,
     ) -> None:
-        """``idle_timeout``: seconds a keep-alive connection may sit idle before the server closes it."""
+        """``idle_timeout``: seconds a keep-alive connection may sit idle before the server closes it.
+
+        ``issuers=2`` adds a second dev issuer (its own keys, at ``/tenant2/``) and makes it the
+        Lambda authorizer's ``AdditionalIssuers``; the JWT authorizer keeps the first alone.
+        """
         self.dev_issuer = DevIssuer(default_audience=audience)
+        self.second_issuer = self.dev_issuer.add_tenant() if issuers == 2 else None
         try:
             self.issuer_servers: list[IssuerServer] = [
                 self.dev_issuer.serve(host, issuer_port, idle_timeout=idle_timeout)
@@ -114,7 +121,10 @@ class LocalStack:
                 self.close()
                 raise _listen_error(exc, extra, port, "ISSUER_PORT") from exc
         try:
-            api = load_api(template, {"Issuer": self.dev_issuer.issuer, "Audience": audience, **(parameters or {})})
+            own = {"Issuer": self.dev_issuer.issuer, "Audience": audience}
+            if self.second_issuer is not None:
+                own["AdditionalIssuers"] = self.second_issuer.issuer
+            api = load_api(template, {**own, **(parameters or {})})
             gateway = Gateway(api, Functions(api.functions), clock=clock)
             self.api_server = ApiServer(gateway, host, api_port, verbose, idle_timeout)
         except OSError as exc:
@@ -148,11 +158,26 @@ def _user_parameters(args: argparse.Namespace) -> dict[str, str]:
     """
     given = parse_overrides(args.parameters) if (args.parameters or "").strip() else {}
     given.update(parse_pairs(args.parameter or []))
-    return validate(Path(args.template), given)
+    if getattr(args, "issuers", 1) == 2 and "AdditionalIssuers" in given:
+        raise ValueError("give AdditionalIssuers in PARAMS or ISSUERS=2 (the dev issuer's second tenant), not both")
+    validated = validate(Path(args.template), given)
+    try:
+        # What the authorizer itself would refuse at start-up, in its own words, before anything starts.
+        ClaimRules.from_config(validated.get("ScopeClaims"), validated.get("RequiredClaims"))
+    except ValueError as exc:
+        raise ValueError(f"parameter RequiredClaims: {exc}") from None
+    return validated
 
 
-def banner(stack: LocalStack, template: str, issuer: str | None) -> str:
-    """What make local prints: where things are, and curl lines that show each answer."""
+def banner(stack: LocalStack, template: str, parameters: dict[str, str]) -> str:
+    """What make local prints: where things are, and curl lines that show each answer.
+
+    The tokens it prints meet the rules the parameters set (a required claim gets its first
+    accepted value), so the 200s it promises are 200s.
+    """
+    issuer = parameters.get("Issuer")
+    rules = ClaimRules.from_config(parameters.get("ScopeClaims"), parameters.get("RequiredClaims"))
+    claims = {name: sorted(values)[0] for name, values in rules.required.items()}
     api = stack.api_url
     head = f"local API  {api}  (routes from {template})\n"
     if issuer is not None:
@@ -160,8 +185,8 @@ def banner(stack: LocalStack, template: str, issuer: str | None) -> str:
         return (
             head + f"issuer     {issuer}  (from PARAMS: send tokens it issued; dev tokens get 401/403)\nCtrl-C stops."
         )
-    token = stack.dev_issuer.mint(scopes=["read:test"])
-    bad = stack.dev_issuer.mint(variant="bad_signature")
+    token = stack.dev_issuer.mint(scopes=["read:test"], extra_claims=claims)
+    bad = stack.dev_issuer.mint(variant="bad_signature", extra_claims=claims)
     return (
         head + f"dev issuer {stack.dev_issuer.issuer}  (key made at start, kept in memory only)\n\n"
         f'TOKEN="{token}"\n'
@@ -172,8 +197,23 @@ def banner(stack: LocalStack, template: str, issuer: str | None) -> str:
         f'curl -i -H "Authorization: Bearer $BAD" {api}/test           # 401 broken signature\n'
         f'curl -i -H "Authorization: Bearer $BAD" {api}/lambda/test    # 403 broken signature\n'
         f"curl -i {api}/health                                          # 200 public\n\n"
-        "Fresh token: make -s token [SCOPES=... AUDIENCE=... VARIANT=expired|wrong_audience|foreign_key|...]\n"
+        + _second_issuer_lines(stack, claims)
+        + "Fresh token: make -s token [SCOPES=... AUDIENCE=... VARIANT=expired|wrong_audience|foreign_key|...]\n"
+        "  and PERMISSIONS=... ORG_ID=... GTY=... ISSUER_INDEX=2 (see docs/authorizers.md)\n"
         "Ctrl-C stops."
+    )
+
+
+def _second_issuer_lines(stack: LocalStack, claims: dict[str, Any]) -> str:
+    second = stack.second_issuer
+    if second is None:
+        return ""
+    api = stack.api_url
+    return (
+        f"second issuer {second.issuer}  (AdditionalIssuers; its own keys)\n"
+        f'TOKEN2="{second.mint(scopes=["read:test"], extra_claims=claims)}"\n'
+        f'curl -i -H "Authorization: Bearer $TOKEN2" {api}/lambda/test  # 200 Lambda authorizer: several issuers\n'
+        f'curl -i -H "Authorization: Bearer $TOKEN2" {api}/test         # 401 built-in: its one Issuer only\n\n'
     )
 
 
@@ -190,11 +230,12 @@ def run(args: argparse.Namespace) -> int:
             audience=args.audience,
             parameters=parameters,
             verbose=args.verbose,
+            issuers=args.issuers,
         )
     except TemplateError as exc:
         raise ValueError(str(exc)) from exc
     stack.start()
-    print(banner(stack, args.template, parameters.get("Issuer")), flush=True)
+    print(banner(stack, args.template, parameters), flush=True)
     stop = threading.Event()
     try:
         stop.wait()

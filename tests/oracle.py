@@ -103,27 +103,40 @@ def _date(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= MAX_DATE
 
 
-def scopes_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
+def scopes_of(claims: Mapping[str, Any], names: Iterable[str] = ("scope", "scp")) -> tuple[str, ...]:
     found: list[str] = []
-    for name in ("scope", "scp"):
+    for name in names:
         value = claims.get(name)
         if isinstance(value, str):
             found += [s for s in value.split(" ") if s]
-        elif name == "scp" and isinstance(value, list):
-            found += [s for s in value if isinstance(s, str)]
+        elif isinstance(value, list) and name != "scope":
+            found += [s for s in value if isinstance(s, str) and s]
     return tuple(dict.fromkeys(found))
 
 
 def verify(
     token: str,
     *,
-    jwks: Mapping[str, Any],
-    issuer: str,
+    issuers: Mapping[str, Mapping[str, Any]],
     audiences: Iterable[str],
     algorithms: Iterable[str],
     now: float,
+    scope_claims: Iterable[str] = ("scope", "scp"),
+    required: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, Any]:
-    """The claims of a token the model accepts; ``Refused`` otherwise."""
+    """The claims of a token the model accepts; ``Refused`` otherwise.
+
+    ``issuers``: each accepted issuer and its JWKS document. With one, its keys answer every
+    token (iss is checked later, as the built-in authorizer does); with several, the token's
+    unverified iss picks whose keys, and an iss not listed is refused outright.
+    """
+    if len(issuers) == 1:
+        ((issuer, jwks),) = issuers.items()
+    else:
+        issuer = _unverified_iss(token)
+        if issuer not in issuers:
+            raise Refused("unknown issuer")
+        jwks = issuers[issuer]
     alg, key = _header_and_key(token, jwks, set(algorithms))
     try:
         claims: dict[str, Any] = jwt.decode(token, key.key, algorithms=[alg], options=PYJWT_OPTIONS)
@@ -132,7 +145,22 @@ def verify(
     if _strict_json(token.split(".")[1]) != claims:
         raise Refused("payload differs from strict parse")
     _check_claims(claims, issuer, set(audiences), now)
+    for name, accepted in (required or {}).items():
+        value = claims.get(name)
+        values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        if name not in claims or not any(isinstance(v, str) and v in set(accepted) for v in values):
+            raise Refused(f"required claim {name}")
     return claims
+
+
+def _unverified_iss(token: str) -> str:
+    try:
+        iss = jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except PyJWTError:
+        raise Refused("payload unreadable") from None
+    if not isinstance(iss, str):
+        raise Refused("no iss")
+    return iss
 
 
 def _header_and_key(token: str, jwks: Mapping[str, Any], allowed: set[str]) -> tuple[str, jwt.PyJWK]:

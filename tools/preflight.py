@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "authorizer
 
 import jwks
 from devloop.parameters import ParameterError, parse_pairs, validate
+from jwt_core import ClaimRules
 
 # One budget for discovery and keys together: generous next to the authorizer's 2 s, since a
 # slow laptop link should not fail the check, yet short enough to beat a deploy by far.
@@ -77,6 +78,11 @@ def check_parameters(template: Path, issuer: str, audience: str, pairs: list[str
             raise PreflightError(f"--parameter {name}={values[name]} contradicts {variable} {value!r}: give it once")
         values[name] = value
     validate(template, values)
+    try:
+        # What the Lambda authorizer would refuse at start-up (after a whole deploy), said now.
+        ClaimRules.from_config(values.get("ScopeClaims"), values.get("RequiredClaims"))
+    except ValueError as exc:
+        raise PreflightError(f"parameter RequiredClaims: {exc}") from None
 
 
 def check_issuer(issuer: str) -> str:

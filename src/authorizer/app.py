@@ -5,8 +5,12 @@ It applies the same rules as API Gateway's built-in JWT authorizer (see ``jwt_co
 
 Configuration (environment):
 - ``ISSUER``: must equal the token's ``iss`` exactly (Auth0: ``https://TENANT.auth0.com/``).
+  Comma-separated for several issuers, each verified with its own keys only.
 - ``AUDIENCE``: comma-separated; ``aud`` must contain one (``client_id`` when ``aud`` is absent).
-- ``JWKS_URI``: optional; otherwise taken from the issuer's OIDC discovery document.
+- ``JWKS_URI``: optional, one issuer only; otherwise taken from each issuer's discovery document.
+- ``SCOPE_CLAIMS``: optional, claims that grant scopes; default ``scope,scp`` (Auth0 RBAC:
+  ``scope,scp,permissions``; the context then carries ``permissions``).
+- ``REQUIRED_CLAIMS``: optional JSON, claim -> accepted values (``{"org_id": ["org_abc"]}``).
 - ``JWKS_COOLDOWN_SECONDS``: minimum time between refetches caused by an unknown ``kid``.
 - ``REQUIRED_SCOPES``: optional; the token needs at least one of them.
 - ``ROUTE_SCOPES``: optional JSON object, route key to scopes (``{"GET /admin": ["admin"]}``),
@@ -40,16 +44,19 @@ from jwks import KeySource
 from jwt_core import (
     DEFAULT_ALGORITHMS,
     HMAC_ALGORITHMS,
+    ClaimRules,
     JwtVerifier,
     KeyLookup,
     ScopeRules,
     TokenRejected,
     VerifiedCache,
+    VerifiedToken,
     bearer_token,
     fingerprint,
     parse_list,
     scopes_satisfied,
     token_digest,
+    token_scopes,
 )
 
 LOGGER = logging.getLogger("authorizer")
@@ -63,32 +70,38 @@ def _required(name: str) -> str:
     return value
 
 
-ISSUER = _required("ISSUER")
+ISSUERS = parse_list(_required("ISSUER"))
 AUDIENCES = parse_list(_required("AUDIENCE"))
 SCOPE_RULES = ScopeRules.from_config(os.environ.get("REQUIRED_SCOPES"), os.environ.get("ROUTE_SCOPES"))
+CLAIM_RULES = ClaimRules.from_config(os.environ.get("SCOPE_CLAIMS"), os.environ.get("REQUIRED_CLAIMS"))
 SECRET_PARAMETER = os.environ.get("HS256_SECRET_PARAMETER", "").strip()
-KEYS: KeyLookup
+JWKS_URI = os.environ.get("JWKS_URI", "").strip() or None
+if JWKS_URI and len(ISSUERS) > 1:
+    raise RuntimeError(f"JWKS_URI names the keys of one issuer, but ISSUER lists {len(ISSUERS)}: leave JWKS_URI empty")
+KEYS: dict[str, KeyLookup]
 if SECRET_PARAMETER:
     from secret import SharedSecret  # only in this mode: the default path imports nothing extra
 
-    KEYS = SharedSecret(SECRET_PARAMETER)
+    shared = SharedSecret(SECRET_PARAMETER)
+    KEYS = dict.fromkeys(ISSUERS, shared)
     ALGORITHMS = HMAC_ALGORITHMS
 else:
-    KEYS = KeySource(
-        issuer=ISSUER,
-        jwks_uri=os.environ.get("JWKS_URI", "").strip() or None,
-        cooldown=float(os.environ.get("JWKS_COOLDOWN_SECONDS", "60")),
-    )
+    # Each issuer its own key set, from its own discovery document: a key one issuer publishes
+    # never verifies a token that names another.
+    cooldown = float(os.environ.get("JWKS_COOLDOWN_SECONDS", "60"))
+    KEYS = {issuer: KeySource(issuer=issuer, jwks_uri=JWKS_URI, cooldown=cooldown) for issuer in ISSUERS}
     ALGORITHMS = frozenset(parse_list(os.environ.get("ALLOWED_ALGORITHMS"))) or DEFAULT_ALGORITHMS
 CACHE_SIZE = int(os.environ.get("VERIFIED_CACHE_SIZE", "1024"))
 VERIFIER = JwtVerifier(
-    issuer=ISSUER,
+    issuers=KEYS,
     audiences=AUDIENCES,
-    keys=KEYS,
     algorithms=ALGORITHMS,
+    claim_rules=CLAIM_RULES,
     # Clients reuse a token for its lifetime; verifying it again would only cost time.
     cache=VerifiedCache(CACHE_SIZE) if CACHE_SIZE > 0 else None,
 )
+# Passed on to integrations when the configuration reads them (never the token itself).
+PERMISSIONS_IN_CONTEXT = "permissions" in CLAIM_RULES.scope_claims
 
 
 class Decision:
@@ -139,8 +152,22 @@ def authenticate(authorization: str | None) -> Decision:
         return Decision(False, rejected.reason, log=log)
     log.update(sub=verified.subject, kid=verified.header.get("kid"))
     scopes = verified.scopes
-    context = {"sub": verified.subject, "scope": " ".join(scopes), "clientId": verified.client_id}
-    return Decision(True, "ok", scopes=scopes, context=context, log=log)
+    return Decision(True, "ok", scopes=scopes, context=integration_context(verified), log=log)
+
+
+def integration_context(verified: VerifiedToken) -> dict[str, Any]:
+    """What integrations see as ``requestContext.authorizer.lambda``: who called, what they may do."""
+    claims = verified.claims
+    context: dict[str, Any] = {
+        "sub": verified.subject,
+        "scope": " ".join(verified.scopes),
+        "clientId": verified.client_id,
+    }
+    if PERMISSIONS_IN_CONTEXT:
+        context["permissions"] = " ".join(token_scopes(claims, ("permissions",)))
+    if isinstance(claims.get("org_id"), str):
+        context["orgId"] = claims["org_id"]
+    return context
 
 
 def decide(authorization: str | None, route_key: object = None) -> Decision:

@@ -19,6 +19,14 @@ plus RFC 8725):
 - route scopes: at least one of the route's scopes in ``scope`` or ``scp`` (strings split on
   U+0020 only, as RFC 6749 3.3 says; ``scp`` may also be a list).
 
+What only the Lambda authorizer adds, each off unless configured (``ClaimRules``, and several
+issuers), so that by default both authorizers stay alike:
+- several issuers, each with its own key set: the token's ``iss`` picks the one whose keys may
+  verify it (an unknown ``iss`` is refused without any fetch), and ``iss`` is then checked
+  after the signature as always;
+- other claims that grant scopes (Auth0 RBAC's ``permissions`` array);
+- required claims: a claim that must hold one of a list of values (``org_id``, ``gty``, ``azp``).
+
 With a ``VerifiedCache``, a token that passed every rule is answered from the cache until its
 ``exp``, and only while the key that verified it is still the one in use.
 """
@@ -45,6 +53,8 @@ RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"
 DEFAULT_ALGORITHMS = frozenset({"RS256"})
 # Only with a shared secret (secret.py), and then exclusively: never next to RSA.
 HMAC_ALGORITHMS = frozenset({"HS256"})
+# What the built-in JWT authorizer reads scopes from.
+BUILT_IN_SCOPE_CLAIMS = ("scope", "scp")
 
 # The signature schemes of RFC 7518 3.3 and 3.5, done by cryptography: PKCS#1 v1.5, and PSS
 # with MGF1 over the same hash and a salt as long as the hash (what 3.5 requires).
@@ -98,16 +108,62 @@ class KeyLookup:
         raise NotImplementedError
 
 
+class ClaimRules:
+    """Which claims grant scopes, and which claims must hold which values.
+
+    The default is the built-in JWT authorizer's rule: ``scope`` and ``scp`` grant scopes, and
+    nothing else is required.
+    """
+
+    __slots__ = ("required", "scope_claims")
+
+    def __init__(
+        self, scope_claims: Iterable[str] = BUILT_IN_SCOPE_CLAIMS, required: Mapping[str, Iterable[str]] | None = None
+    ) -> None:
+        self.scope_claims = tuple(scope_claims)
+        self.required = {name: frozenset(values) for name, values in (required or {}).items()}
+
+    @classmethod
+    def from_config(cls, scope_claims: str | None, required_json: str | None) -> ClaimRules:
+        """``SCOPE_CLAIMS`` (comma-separated names) and ``REQUIRED_CLAIMS`` (JSON: name -> values)."""
+        names = parse_list(scope_claims) or BUILT_IN_SCOPE_CLAIMS
+        text = (required_json or "").strip()
+        try:
+            raw = json.loads(text) if text else {}
+        except ValueError as exc:
+            raise ValueError(f"REQUIRED_CLAIMS is not JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ValueError(
+                'REQUIRED_CLAIMS must be a JSON object of claim name to accepted values, e.g. {"gty": ["x"]}'
+            )
+        for name, values in raw.items():
+            if not name or not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+                raise ValueError(f"REQUIRED_CLAIMS[{name!r}] must be a non-empty list of strings")
+        return cls(names, raw)
+
+    def check(self, claims: Mapping[str, Any]) -> None:
+        """Each required claim is present and holds an accepted value (a string, or one of an array's)."""
+        for name, accepted in self.required.items():
+            if name not in claims:
+                raise TokenRejected("missing_claim", name)
+            value = claims[name]
+            values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+            if not any(isinstance(v, str) and v in accepted for v in values):
+                raise TokenRejected("claim_mismatch", name)
+
+
 class VerifiedToken:
     """A token that passed every rule: its header, claims and granted scopes."""
 
     # Plain classes, not dataclasses: generating dataclass methods costs cold-start time.
     __slots__ = ("claims", "header", "scopes")
 
-    def __init__(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> None:
+    def __init__(
+        self, header: Mapping[str, Any], claims: Mapping[str, Any], scope_claims: Iterable[str] = BUILT_IN_SCOPE_CLAIMS
+    ) -> None:
         self.header = header
         self.claims = claims
-        self.scopes = tuple(token_scopes(claims))
+        self.scopes = tuple(token_scopes(claims, scope_claims))
 
     @property
     def subject(self) -> str:
@@ -150,21 +206,21 @@ def bearer_token(header_value: object) -> str:
     return value
 
 
-def token_scopes(claims: Mapping[str, Any]) -> list[str]:
-    """Scopes from ``scope`` (string) and ``scp`` (list or string).
+def token_scopes(claims: Mapping[str, Any], names: Iterable[str] = BUILT_IN_SCOPE_CLAIMS) -> list[str]:
+    """Scopes granted by the claims ``names``: a string of space-separated scopes, or an array
+    (``scp``, ``permissions``; not ``scope``, which is a string).
 
     Strings split on the space character alone (RFC 6749 3.3): a tab, NBSP or other Unicode
-    space inside ``"write:x\u00a0read:x"`` keeps it one (useless) scope, never two.
+    space inside ``"write:x\u00a0read:x"`` keeps it one (useless) scope, never two. Of an
+    array only the strings count; a claim of any other type grants nothing.
     """
     found: list[str] = []
-    scope = claims.get("scope")
-    if isinstance(scope, str):
-        found.extend(s for s in scope.split(" ") if s)
-    scp = claims.get("scp")
-    if isinstance(scp, str):
-        found.extend(s for s in scp.split(" ") if s)
-    elif isinstance(scp, list):
-        found.extend(s for s in scp if isinstance(s, str))
+    for name in names:
+        value = claims.get(name)
+        if isinstance(value, str):
+            found.extend(s for s in value.split(" ") if s)
+        elif isinstance(value, list) and name != "scope":  # RFC 6749's scope is a string, always
+            found.extend(s for s in value if isinstance(s, str) and s)
     return list(dict.fromkeys(found))
 
 
@@ -287,6 +343,7 @@ def _numeric_date(value: object) -> bool:
 
 class _Verified(NamedTuple):
     token: VerifiedToken
+    keys: KeyLookup  # the issuer's own key set: an entry is only ever re-checked against it
     key: VerificationKey
     expires_at: float
 
@@ -324,29 +381,43 @@ class VerifiedCache:
 
 
 class JwtVerifier:
-    """Verifies a JWT against one issuer, its audiences and its key set."""
+    """Verifies a JWT against its issuer's key set, the audiences and the claim rules.
+
+    One issuer (``issuer``/``keys``), as the built-in JWT authorizer has; or several
+    (``issuers``: issuer -> its own key set), which only the Lambda authorizer offers.
+    """
 
     def __init__(
         self,
         *,
-        issuer: str,
         audiences: Iterable[str],
-        keys: KeyLookup,
+        issuer: str | None = None,
+        keys: KeyLookup | None = None,
+        issuers: Mapping[str, KeyLookup] | None = None,
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+        claim_rules: ClaimRules | None = None,
         leeway: float = 0.0,
         clock: Callable[[], float] = time.time,
         cache: VerifiedCache | None = None,
     ) -> None:
-        self.issuer = issuer
+        if issuers is None:
+            issuers = {issuer: keys} if issuer and keys is not None else {}
+        elif issuer is not None or keys is not None:
+            raise ValueError("give issuer and keys, or issuers, not both")
+        self.issuers = dict(issuers)
         self.audiences = frozenset(audiences)
+        if not self.issuers or not all(self.issuers) or not self.audiences:
+            raise ValueError("an issuer with its keys and at least one audience are required")
         allowed = frozenset(algorithms)
-        if not allowed or allowed - keys.family:
-            raise ValueError(f"algorithms must be a non-empty subset of {sorted(keys.family)}")
-        if not issuer or not self.audiences:
-            raise ValueError("an issuer and at least one audience are required")
+        families = {source.family for source in self.issuers.values()}
+        if not allowed or any(allowed - family for family in families):
+            raise ValueError(f"algorithms must be a non-empty subset of {sorted(set().union(*families))}")
         self._algorithms = allowed
         self._check_signature = signature_valid
-        self._keys = keys
+        # One issuer: its keys answer every token, and iss is checked after the signature, as
+        # the built-in authorizer does. Several: the unverified iss only chooses whose keys.
+        self._only = next(iter(self.issuers.values())) if len(self.issuers) == 1 else None
+        self._rules = claim_rules or ClaimRules()
         self._leeway = leeway
         self._clock = clock
         self._cache = cache
@@ -358,14 +429,14 @@ class JwtVerifier:
         digest = digest or token_digest(token)
         hit = self._cache.get(digest)
         if hit is not None:
-            if self._clock() < hit.expires_at and self._keys.key_for(hit.token.header.get("kid")) is hit.key:
+            if self._clock() < hit.expires_at and hit.keys.key_for(hit.token.header.get("kid")) is hit.key:
                 return hit.token
             self._cache.discard(digest)
-        verified, key = self._verify(token)
-        self._cache.put(digest, _Verified(verified, key, verified.claims["exp"] + self._leeway))
+        verified, keys, key = self._verify(token)
+        self._cache.put(digest, _Verified(verified, keys, key, verified.claims["exp"] + self._leeway))
         return verified
 
-    def _verify(self, token: str) -> tuple[VerifiedToken, VerificationKey]:
+    def _verify(self, token: str) -> tuple[VerifiedToken, KeyLookup, VerificationKey]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenRejected("malformed", "token too long")
         parts = token.split(".")
@@ -374,10 +445,18 @@ class JwtVerifier:
         if not _B64URL.fullmatch(parts[1]) or not _B64URL.fullmatch(parts[2]):
             raise TokenRejected("malformed")
         header = _json_object(parts[0], "header")
-        self._check_header(header)
-        key = self._keys.key_for(header.get("kid"))
+        keys = self._only
+        claims = None
+        if keys is None:
+            claims = _json_object(parts[1], "payload")
+            iss = claims.get("iss")
+            keys = self.issuers.get(iss) if isinstance(iss, str) else None
+            if keys is None:
+                raise TokenRejected("unknown_issuer")
+        self._check_header(header, keys)
+        key = keys.key_for(header.get("kid"))
         if key is None:
-            raise TokenRejected(self._keys.missing_reason)
+            raise TokenRejected(keys.missing_reason)
         if key.alg is not None and key.alg != header["alg"]:
             # The JWK says what its key is for (RFC 7517 4.4); a key for PS512 verifies nothing else.
             raise TokenRejected("key_alg_mismatch")
@@ -385,11 +464,12 @@ class JwtVerifier:
         signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
         if not self._check_signature(header["alg"], signing_input, key.key, signature):
             raise TokenRejected("bad_signature")
-        claims = _json_object(parts[1], "payload")
-        self._check_claims(claims)
-        return VerifiedToken(header=header, claims=claims), key
+        if claims is None:
+            claims = _json_object(parts[1], "payload")
+        self._check_claims(claims, keys)
+        return VerifiedToken(header, claims, self._rules.scope_claims), keys, key
 
-    def _check_header(self, header: Mapping[str, Any]) -> None:
+    def _check_header(self, header: Mapping[str, Any], keys: KeyLookup) -> None:
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self._algorithms:
             raise TokenRejected("bad_algorithm")
@@ -400,12 +480,13 @@ class JwtVerifier:
             # RFC 7797: an unencoded payload changes what is signed; it must be in crit, so never ours.
             raise TokenRejected("unsupported_b64")
         kid = header.get("kid")
-        if self._keys.requires_kid and (not isinstance(kid, str) or not kid):
+        if keys.requires_kid and (not isinstance(kid, str) or not kid):
             raise TokenRejected("missing_kid")
 
-    def _check_claims(self, claims: Mapping[str, Any]) -> None:
+    def _check_claims(self, claims: Mapping[str, Any], keys: KeyLookup) -> None:
         now = self._clock()
-        if claims.get("iss") != self.issuer:
+        iss = claims.get("iss")
+        if not isinstance(iss, str) or self.issuers.get(iss) is not keys:
             raise TokenRejected("bad_issuer")
         exp = claims.get("exp")
         if not _number(exp):
@@ -423,6 +504,7 @@ class JwtVerifier:
             if value > now + self._leeway:
                 raise TokenRejected("not_yet_valid" if name == "nbf" else "issued_in_future")
         self._check_audience(claims)
+        self._rules.check(claims)
 
     def _check_audience(self, claims: Mapping[str, Any]) -> None:
         if "aud" in claims:

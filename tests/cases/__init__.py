@@ -33,6 +33,9 @@ class CaseIssuer(DevIssuer):
     def __init__(self, default_audience: str = AUDIENCE) -> None:
         super().__init__(default_audience=default_audience)
         twin_a, twin_b = new_rsa_key(), new_rsa_key()
+        # A second issuer on the same server, whose signing key has this issuer's kid: a key set
+        # shared between issuers would let one issuer's key verify the other's tokens.
+        self.second = self.add_tenant("second/", same_kid=True)
         self.hostile: dict[str, tuple[str, rsa.RSAPrivateKey]] = {
             "weak1024": ("weak-1024", rsa.generate_private_key(public_exponent=65537, key_size=1024)),  # noqa: S505
             "ps512_key": ("jwk-alg-ps512", new_rsa_key()),
@@ -69,11 +72,30 @@ class Case:
     raw: str | None = None
     payload_raw: str | None = None
     scopes: tuple[str, ...] = ()
+    # The Lambda authorizer's opt-in settings for this row (environment), and the answer the
+    # built-in JWT authorizer gives instead, which knows none of them.
+    authorizer: dict[str, str] = field(default_factory=dict)
+    expect_builtin: str | None = None
+    # "second": the token comes from the second issuer (its iss, its key under a colliding kid).
+    issuer: str = "first"
+
+    @property
+    def builtin_expect(self) -> str:
+        return self.expect_builtin or self.expect
+
+    def authorizer_env(self, issuer: CaseIssuer) -> dict[str, str]:
+        both = f"{issuer.issuer},{issuer.second.issuer}"
+        return {name: value.replace("$both_issuers", both) for name, value in self.authorizer.items()}
 
 
 def load_cases() -> list[Case]:
     rows = yaml.safe_load(TABLE.read_text())
     return [Case(**{**row, "scopes": tuple(row.get("scopes", ()))}) for row in rows]
+
+
+def case_signer(case: Case, issuer: DevIssuer) -> DevIssuer:
+    """The issuer whose key signs the row's token (and whose URL is its iss unless overridden)."""
+    return issuer.second if case.issuer == "second" and isinstance(issuer, CaseIssuer) else issuer
 
 
 def _b64(data: bytes) -> str:
@@ -106,6 +128,8 @@ def _resolve(value: Any, issuer: DevIssuer, now: int) -> Any:
         "$issuer_upper": issuer.issuer.upper(),
         "$kid": issuer.standby_kid,
         "$foreign_jwk": public_jwk(issuer.foreign_key, issuer.kid),
+        "$first_issuer": issuer.issuer,
+        "$second_issuer": issuer.second.issuer if isinstance(issuer, CaseIssuer) else "",
     }.get(value, value)
 
 
@@ -166,9 +190,10 @@ def _sign(case: Case, issuer: DevIssuer, header: dict[str, Any], payload: bytes)
 def build_header_value(case: Case, issuer: DevIssuer) -> str:
     """The Authorization header value this row sends."""
     now = int(time.time())
+    signer = case_signer(case, issuer)
     claims = _merge(
         {
-            "iss": issuer.issuer,
+            "iss": signer.issuer,
             "sub": "case-client@clients",
             "aud": [AUDIENCE],
             "iat": now - 10,
@@ -183,7 +208,7 @@ def build_header_value(case: Case, issuer: DevIssuer) -> str:
     kid = issuer.hostile[case.signing][0] if isinstance(issuer, CaseIssuer) and case.signing in issuer.hostile else None
     header = _merge({"alg": "RS256", "typ": "JWT", "kid": kid or issuer.kid}, case.header, issuer, now)
     payload = case.payload_raw.encode() if case.payload_raw is not None else _payload(claims)
-    token = _sign(case, issuer, header, payload)
+    token = _sign(case, signer, header, payload)
     if case.raw is None:
         return f"Bearer {token}"
     parts = token.split(".")

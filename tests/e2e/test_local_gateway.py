@@ -286,12 +286,16 @@ def test_an_any_route_with_an_authorizer_swallows_preflights(tmp_path):
             "Issuer=http://x",
             "error: parameter Issuer: 'http://x' does not match the allowed pattern; must be an https://",
         ),
-        ("Nope=1", "error: unknown parameter 'Nope' (template.yaml has: Audience,"),
+        ("Nope=1", "error: unknown parameter 'Nope' (template.yaml has: AdditionalIssuers, Audience,"),
         ("AuthorizerCacheTtl=99999", "error: parameter AuthorizerCacheTtl: '99999' is above the maximum of 3600"),
         ("AuthorizerCacheTtl=abc", "error: parameter AuthorizerCacheTtl: 'abc' is not a number; must be a whole"),
         (
             "CorsAllowedOrigins='https://a.example/path'",
             "error: parameter CorsAllowedOrigins: 'https://a.example/path'",
+        ),
+        (
+            """RequiredClaims='{"org_id": "org_abc"}'""",
+            "error: parameter RequiredClaims: REQUIRED_CLAIMS['org_id'] must be a non-empty list of strings",
         ),
     ],
 )
@@ -300,3 +304,61 @@ def test_make_local_checks_its_parameters_as_a_deploy_would(params, expected):
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(expected), line
+
+
+@pytest.fixture(scope="module")
+def rules_stack() -> Iterator[LocalStack]:
+    """make local ISSUERS=2 PARAMS='ScopeClaims=... RequiredClaims=... RequiredScope=read:test'."""
+    local = LocalStack(
+        ROOT / "template.yaml",
+        clock=FakeClock(),
+        issuers=2,
+        parameters={
+            "ScopeClaims": "scope,scp,permissions",
+            "RequiredClaims": '{"org_id": ["org_abc123"]}',
+            "RequiredScope": "read:test",
+        },
+    ).start()
+    yield local
+    local.close()
+
+
+def make_token(local: LocalStack, *args: str) -> str:
+    """What a user types: make -s token ..., against the dev issuer's token endpoint."""
+    env = {**os.environ, "PYTHONPATH": "src/authorizer"}
+    port = local.issuer_servers[0].port
+    result = subprocess.run(
+        ["make", "-s", "token", f"ISSUER_PORT={port}", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("args", "lambda_status", "jwt_status"),
+    [
+        (["ORG_ID=org_abc123"], 200, 200),
+        (["ORG_ID=org_zzz"], 403, 200),
+        ([], 403, 200),
+        (["SCOPES=", "PERMISSIONS=read:test", "ORG_ID=org_abc123"], 200, 403),
+        (["SCOPES=", "PERMISSIONS=write:test", "ORG_ID=org_abc123"], 403, 403),
+        (["ISSUER_INDEX=2", "ORG_ID=org_abc123"], 200, 401),
+        (["ISSUER_INDEX=2", "ORG_ID=org_abc123", "VARIANT=foreign_key"], 403, 401),
+    ],
+    ids=["org", "other-org", "no-org", "permissions", "wrong-permission", "second-issuer", "second-foreign-key"],
+)
+def test_every_opt_in_rule_with_curl_like_requests(rules_stack: LocalStack, args, lambda_status, jwt_status):
+    # The built-in emulation knows none of the rules: one issuer, scope/scp only, no required claims.
+    value = make_token(rules_stack, *args)
+    assert http(rules_stack.api_url + "/lambda/test", value).status == lambda_status
+    assert http(rules_stack.api_url + "/test", value).status == jwt_status
+
+
+def test_the_second_issuers_context_reaches_the_integration(rules_stack: LocalStack):
+    value = make_token(rules_stack, "ISSUER_INDEX=2", "ORG_ID=org_abc123", "PERMISSIONS=read:test write:test")
+    context = http(rules_stack.api_url + "/lambda/test", value).json()["context"]
+    assert (context["orgId"], context["permissions"]) == ("org_abc123", "read:test write:test")

@@ -200,8 +200,15 @@ def test_functions_are_sized_logged_and_least_privileged(cfn):
     ]
     assert functions["AuthorizerFunction"]["Properties"]["TracingConfig"] == {"Mode": {"Ref": "AuthorizerTracing"}}
     auth_env = functions["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
-    assert auth_env["ISSUER"] == {"Ref": "Issuer"}
+    # The Lambda authorizer: Issuer, then AdditionalIssuers; the opt-in rules from their parameters.
+    assert auth_env["ISSUER"] == {
+        "Fn::Join": [",", [{"Ref": "Issuer"}, {"Fn::Join": [",", {"Ref": "AdditionalIssuers"}]}]]
+    }
     assert auth_env["AUDIENCE"] == {"Fn::Join": [",", {"Ref": "Audience"}]}
+    assert (auth_env["SCOPE_CLAIMS"], auth_env["REQUIRED_CLAIMS"]) == (
+        {"Ref": "ScopeClaims"},
+        {"Ref": "RequiredClaims"},
+    )
 
 
 SSM_PARAMETER_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SharedSecretParameter}"

@@ -8,8 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from devloop.issuer import DevIssuer
-from tests.cases import Case, build_header_value, load_cases
+from tests.cases import Case, CaseIssuer, build_header_value, load_cases
 from tests.support import decision_lines, load_event
 
 CASES = load_cases()
@@ -21,23 +20,26 @@ def test_table_is_big_enough_and_ids_are_unique():
 
 
 @pytest.fixture
-def authorizer_for(load_authorizer: Callable[..., ModuleType]) -> Callable[[tuple[str, ...]], ModuleType]:
-    loaded: dict[tuple[str, ...], ModuleType] = {}
+def authorizer_for(
+    load_authorizer: Callable[..., ModuleType],
+) -> Callable[[tuple[str, ...], dict[str, str]], ModuleType]:
+    loaded: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], ModuleType] = {}
 
-    def get(scopes: tuple[str, ...]) -> ModuleType:
-        if scopes not in loaded:
-            loaded[scopes] = load_authorizer(REQUIRED_SCOPES=",".join(scopes))
-        return loaded[scopes]
+    def get(scopes: tuple[str, ...], settings: dict[str, str]) -> ModuleType:
+        key = (scopes, tuple(sorted(settings.items())))
+        if key not in loaded:
+            loaded[key] = load_authorizer(REQUIRED_SCOPES=",".join(scopes), **settings)
+        return loaded[key]
 
     return get
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_lambda_authorizer_gives_the_tables_answer(
-    case: Case, issuer: DevIssuer, authorizer_for, lambda_context, caplog: pytest.LogCaptureFixture
+    case: Case, issuer: CaseIssuer, authorizer_for, lambda_context, caplog: pytest.LogCaptureFixture
 ):
-    # GIVEN the authorizer configured for the row's route scopes, and the row's header
-    app = authorizer_for(case.scopes)
+    # GIVEN the authorizer configured for the row's route scopes and settings, and the row's header
+    app = authorizer_for(case.scopes, case.authorizer_env(issuer))
     value = build_header_value(case, issuer)
     event = load_event("authorizer-v2-valid.json")
     event["headers"]["authorization"] = value

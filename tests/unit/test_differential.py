@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jwks import KeySource
-from jwt_core import DEFAULT_ALGORITHMS, RSA_ALGORITHMS, JwtVerifier, TokenRejected, bearer_token
+from jwt_core import DEFAULT_ALGORITHMS, RSA_ALGORITHMS, ClaimRules, JwtVerifier, TokenRejected, bearer_token
 from tests import oracle
 from tests.cases import AUDIENCE, CaseIssuer, build_header_value, load_cases
 
@@ -36,39 +36,78 @@ EVERY_ALG = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "HS256", "HS5
 _EC_KEY = ec.generate_private_key(ec.SECP256R1())
 
 
-def ours(verifier: JwtVerifier, header_value: object) -> tuple[Any, ...]:
-    try:
-        verified = verifier.verify(bearer_token(header_value))
-    except TokenRejected:
-        return ("refused",)
-    return ("accepted", dict(verified.claims), verified.scopes)
+class Setup:
+    """One configuration of the authorizer, as both verifiers are given it (from environment-like settings)."""
 
-
-def theirs(issuer: CaseIssuer, algorithms: frozenset[str], header_value: object) -> tuple[Any, ...]:
-    try:
-        token = oracle.token_from_header(header_value)
-        claims = oracle.verify(
-            token, jwks=issuer.jwks(), issuer=issuer.issuer, audiences=[AUDIENCE], algorithms=algorithms, now=NOW
+    def __init__(self, issuer: CaseIssuer, algorithms: frozenset[str], settings: dict[str, str]) -> None:
+        names = [issuer.issuer, issuer.second.issuer] if "ISSUER" in settings else [issuer.issuer]
+        self.documents = {name: _issuer_of(issuer, name).jwks() for name in names}
+        self.algorithms = algorithms
+        self.scope_claims = tuple(settings.get("SCOPE_CLAIMS", "scope,scp").split(","))
+        self.required: dict[str, list[str]] = json.loads(settings.get("REQUIRED_CLAIMS") or "{}")
+        self.verifier = JwtVerifier(
+            issuers={name: KeySource(issuer=name) for name in names},
+            audiences=[AUDIENCE],
+            algorithms=algorithms,
+            claim_rules=ClaimRules(self.scope_claims, self.required),
+            clock=lambda: NOW,
         )
-    except oracle.Refused:
-        return ("refused",)
-    return ("accepted", claims, oracle.scopes_of(claims))
+
+    def ours(self, header_value: object) -> tuple[Any, ...]:
+        try:
+            verified = self.verifier.verify(bearer_token(header_value))
+        except TokenRejected:
+            return ("refused",)
+        return ("accepted", dict(verified.claims), verified.scopes)
+
+    def theirs(self, header_value: object) -> tuple[Any, ...]:
+        try:
+            claims = oracle.verify(
+                oracle.token_from_header(header_value),
+                issuers=self.documents,
+                audiences=[AUDIENCE],
+                algorithms=self.algorithms,
+                now=NOW,
+                scope_claims=self.scope_claims,
+                required=self.required,
+            )
+        except oracle.Refused:
+            return ("refused",)
+        return ("accepted", claims, oracle.scopes_of(claims, self.scope_claims))
+
+
+def _issuer_of(issuer: CaseIssuer, url: str) -> CaseIssuer:
+    return issuer if url == issuer.issuer else issuer.second  # type: ignore[return-value]
+
+
+# Several issuers, permissions granting scopes, a required org_id: every opt-in rule at once.
+RULES = {"ISSUER": "both", "SCOPE_CLAIMS": "scope,scp,permissions", "REQUIRED_CLAIMS": '{"org_id": ["org_abc123"]}'}
+
+
+_SETUPS: dict[tuple[frozenset[str], tuple[tuple[str, str], ...]], Setup] = {}
+
+
+def setup_for(issuer: CaseIssuer, algorithms: frozenset[str], settings: dict[str, str]) -> Setup:
+    key = (algorithms, tuple(sorted(settings.items())))
+    if key not in _SETUPS:
+        _SETUPS[key] = Setup(issuer, algorithms, settings)
+    return _SETUPS[key]
 
 
 @pytest.fixture(scope="module")
-def verifiers(issuer: CaseIssuer) -> dict[str, JwtVerifier]:
-    keys = KeySource(issuer=issuer.issuer)
-    return {
-        name: JwtVerifier(issuer=issuer.issuer, audiences=[AUDIENCE], keys=keys, algorithms=algs, clock=lambda: NOW)
-        for name, algs in ALGORITHM_SETS.items()
-    }
+def setups(issuer: CaseIssuer) -> dict[str, Setup]:
+    built = {name: Setup(issuer, algs, {}) for name, algs in ALGORITHM_SETS.items()}
+    built["rules"] = Setup(issuer, RSA_ALGORITHMS, RULES)
+    return built
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 @pytest.mark.parametrize("algorithms", sorted(ALGORITHM_SETS))
-def test_every_row_of_the_case_table_gets_the_same_verdict(issuer, verifiers, case, algorithms):
+def test_every_row_of_the_case_table_gets_the_same_verdict(issuer, case, algorithms):
+    # Each row with the authorizer settings it names (several issuers, permissions, required claims).
+    setup = setup_for(issuer, ALGORITHM_SETS[algorithms], case.authorizer_env(issuer))
     value = build_header_value(case, issuer)
-    assert ours(verifiers[algorithms], value) == theirs(issuer, ALGORITHM_SETS[algorithms], value)
+    assert setup.ours(value) == setup.theirs(value)
 
 
 # ---------------------------------------------------------------- generated tokens
@@ -76,6 +115,7 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+SECOND = "@second-issuer"  # a signer: the second issuer's own key
 NUMBERS = [NOW + 600, NOW - 5, NOW + 0.5, NOW, NOW - 0.5, 253402300800, 253402300799, -1, 10**400, 0, 1.5]
 ODD = ["9999999999", True, None, [NOW + 600], {"t": 1}, float("inf")]
 
@@ -112,12 +152,15 @@ def _perturb(  # noqa: C901 - one branch per kind of change
 ) -> str | None:
     """Change one thing of a valid token; return the kid whose key should sign, if that changes."""
     keys = _signing_keys(issuer)
-    what = draw(st.sampled_from(["iss", "aud", "time", "drop", "scope", "extra", "alg", "kid", "header", "signer"]))
+    kinds = ["iss", "aud", "time", "drop", "scope", "extra", "alg", "kid", "header", "signer", "org", "perms", "second"]
+    what = draw(st.sampled_from(kinds))
     if what == "iss":
         claims["iss"] = draw(st.sampled_from([issuer.issuer.rstrip("/"), issuer.issuer.upper(), "https://evil/", 7]))
     elif what == "aud":
         claims.pop("aud", None)
-        aud: Any = draw(st.sampled_from([[AUDIENCE], ["https://x", AUDIENCE], [], "https://x", [7, AUDIENCE], {}, None]))
+        aud: Any = draw(
+            st.sampled_from([[AUDIENCE], ["https://x", AUDIENCE], [], "https://x", [7, AUDIENCE], {}, None])
+        )
         if aud is not None:
             claims["aud"] = aud
         if draw(st.booleans()):
@@ -151,6 +194,14 @@ def _perturb(  # noqa: C901 - one branch per kind of change
         header[name] = value
     elif what == "signer":
         return str(draw(st.sampled_from(sorted(keys))))
+    elif what == "org":
+        claims["org_id"] = draw(st.sampled_from(["org_abc123", "org_zzz", ["x", "org_abc123"], [], {"id": "x"}, 7]))
+    elif what == "perms":
+        claims["permissions"] = draw(st.sampled_from([["read:test"], "read:test write:test", [], [7, "read:test"], {}]))
+    elif what == "second":
+        # The second issuer's key (its kid is the first's); its iss, or still the first's.
+        claims["iss"] = draw(st.sampled_from([issuer.second.issuer, issuer.issuer]))
+        return SECOND
     return None
 
 
@@ -174,12 +225,15 @@ def tokens(draw: st.DrawFn, issuer: CaseIssuer) -> tuple[str, bool]:
     if draw(st.booleans()):
         claims["nbf" if draw(st.booleans()) else "iat"] = NOW - draw(st.integers(0, 10**6))
     claims["scope"] = " ".join(draw(st.lists(st.sampled_from(["read:test", "write:test"]), max_size=2)))
+    if draw(st.booleans()):
+        claims["org_id"] = "org_abc123"  # what the "rules" setup requires
     changes = draw(st.integers(0, 3))
     signer = kid
     for _ in range(changes):
         signer = _perturb(draw, issuer, header, claims) or signer
     signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-    signature = _sign(str(header["alg"]), signing_input.encode(), _signing_keys(issuer)[signer], issuer)
+    key = issuer.second.key if signer == SECOND else _signing_keys(issuer)[signer]
+    signature = _sign(str(header["alg"]), signing_input.encode(), key, issuer)
     token = f"{signing_input}.{_b64(signature)}"
     damage = draw(st.integers(0, 9))
     if damage < 7:
@@ -195,11 +249,10 @@ def tokens(draw: st.DrawFn, issuer: CaseIssuer) -> tuple[str, bool]:
 @pytest.mark.slow
 @settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
-def test_generated_tokens_get_the_same_verdict_from_both(issuer, verifiers, data):
+def test_generated_tokens_get_the_same_verdict_from_both(issuer, setups, data):
     value, must_accept = data.draw(tokens(issuer))
-    for name, algorithms in ALGORITHM_SETS.items():
-        verdict = ours(verifiers[name], value)
-        assert verdict == theirs(issuer, algorithms, value), (name, value)
+    for name, setup in setups.items():
+        assert setup.ours(value) == setup.theirs(value), (name, value)
     if must_accept:
         # Both agreeing is not enough: a clean token must also pass (no "both refuse everything").
-        assert ours(verifiers["all-rsa"], value)[0] == "accepted", value
+        assert setups["all-rsa"].ours(value)[0] == "accepted", value

@@ -48,7 +48,7 @@ def hs_app(load_authorizer):
     app = load_authorizer(HS256_SECRET_PARAMETER=PARAMETER)
     secret = secrets.token_urlsafe(48)
     client, stubber = ssm_with(secret)
-    app.KEYS.client_factory = lambda: client
+    app.KEYS[app.ISSUERS[0]].client_factory = lambda: client
     return app, secret, stubber
 
 
@@ -60,7 +60,7 @@ def test_hs256_tokens_are_allowed_and_the_secret_is_read_once(hs_app, issuer, la
         assert answer["isAuthorized"] is True
     assert app.decide(f"Bearer {hs256(secret, issuer.issuer, jti='2')}").allowed
     stubber.assert_no_pending_responses()
-    assert app.KEYS.reads == 1
+    assert app.KEYS[app.ISSUERS[0]].reads == 1
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,7 @@ def test_a_short_secret_is_refused_and_never_logged(caplog):
 def test_the_deny_reason_when_the_secret_cannot_be_read(load_authorizer, issuer, lambda_context):
     app = load_authorizer(HS256_SECRET_PARAMETER=PARAMETER)
     client, _ = ssm_with(("ParameterNotFound", "no such parameter"))
-    app.KEYS.client_factory = lambda: client
+    app.KEYS[app.ISSUERS[0]].client_factory = lambda: client
     token = hs256(secrets.token_urlsafe(48), issuer.issuer)
     event = {"version": "2.0", "headers": {"authorization": f"Bearer {token}"}}
     assert app.lambda_handler(event, lambda_context) == {"isAuthorized": False}
