@@ -33,13 +33,13 @@ With a ``VerifiedCache``, a token that passed every rule is answered from the ca
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -66,7 +66,6 @@ _RSA_SCHEMES: dict[str, tuple[AsymmetricPadding, HashAlgorithm]] = {
 
 # API Gateway rejects request headers over 10 KiB; anything near that is not a real token.
 MAX_TOKEN_LENGTH = 8192
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)bearer(?:[ \t]+|$)")
 
 
@@ -218,10 +217,10 @@ def token_scopes(claims: Mapping[str, Any], names: Iterable[str] = BUILT_IN_SCOP
     for name in names:
         value = claims.get(name)
         if isinstance(value, str):
-            found.extend(s for s in value.split(" ") if s)
+            found += value.split(" ")
         elif isinstance(value, list) and name != "scope":  # RFC 6749's scope is a string, always
-            found.extend(s for s in value if isinstance(s, str) and s)
-    return list(dict.fromkeys(found))
+            found += [s for s in value if isinstance(s, str)]
+    return [s for s in dict.fromkeys(found) if s]
 
 
 def scopes_satisfied(granted: Iterable[str], required: Iterable[str]) -> bool:
@@ -299,16 +298,27 @@ def signature_valid(alg: str, signing_input: bytes, key: Any, signature: bytes) 
     return True
 
 
+# base64url without padding (RFC 7515 2), decoded by a2b_base64 in strict mode once the URL-safe
+# alphabet is mapped onto the standard one, and "+", "/", "=" (not base64url) onto "!", which
+# strict mode refuses like any other character outside the alphabet.
+_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
+_PADDING = (b"", b"", b"==", b"=")
+_VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+# The bits of the last character that encode nothing, by segment length mod 4.
+_SPARE_BITS = (0, 0, 0b1111, 0b11)
+
+
 def _b64decode(segment: str) -> bytes:
-    if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
+    tail = len(segment) % 4
+    if tail == 1:
         raise TokenRejected("malformed")
     try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise TokenRejected("malformed") from exc
+        raw = binascii.a2b_base64(segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[tail], strict_mode=True)
+    except ValueError:  # binascii.Error, and UnicodeEncodeError for a non-ASCII character
+        raise TokenRejected("malformed") from None
     # Canonical encodings only: spare bits in the last character would otherwise let many
     # different token strings carry the same signature and pass as "the same" token.
-    if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment.encode("ascii"):
+    if tail and _VALUE[segment[-1]] & _SPARE_BITS[tail]:
         raise TokenRejected("malformed")
     return raw
 
@@ -321,24 +331,51 @@ def _reject_constant(name: str) -> Any:
 _JSON = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def _json_object(segment: str, part: str) -> dict[str, Any]:
+def _json_object(raw: bytes, part: str) -> dict[str, Any]:
     try:
         # RFC 7519: the segments are UTF-8 JSON (json.loads would also guess UTF-16 and -32).
-        value = _JSON.decode(_b64decode(segment).decode("utf-8"))
-    except (TokenRejected, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        value = _JSON.decode(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise TokenRejected("malformed", part) from exc
     if not isinstance(value, dict):
         raise TokenRejected("malformed", part)
     return value
 
 
+class _Headers:
+    """Parsed headers by their encoded segment: an issuer's tokens all share one header.
+
+    Parsing is deterministic, so a cached parse is the parse; bounded, and only objects that
+    parsed are kept. Whoever reads a cached header must not change it (none of our code does).
+    """
+
+    def __init__(self, max_entries: int = 64) -> None:
+        self._max = max_entries
+        self._parsed: dict[str, dict[str, Any]] = {}
+
+    def parse(self, segment: str) -> dict[str, Any]:
+        header = self._parsed.get(segment)
+        if header is None:
+            try:
+                raw = _b64decode(segment)
+            except TokenRejected:
+                raise TokenRejected("malformed", "header") from None
+            header = _json_object(raw, "header")
+            if len(self._parsed) < self._max:
+                self._parsed[segment] = header
+        return header
+
+
 def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return type(value) in _NUMBER_TYPES  # bool is an int subclass, and not a number here
+
+
+_NUMBER_TYPES = (int, float)
 
 
 def _numeric_date(value: object) -> bool:
     """A NumericDate we can compare: a number, finite, from 1970 to year 9999 (no bignum, no inf)."""
-    return _number(value) and 0 <= value <= MAX_NUMERIC_DATE  # type: ignore[operator]
+    return type(value) in _NUMBER_TYPES and 0 <= value <= MAX_NUMERIC_DATE  # type: ignore[operator]
 
 
 class _Verified(NamedTuple):
@@ -360,7 +397,9 @@ class VerifiedCache:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
-        self._entries: dict[bytes, _Verified] = {}
+        # Ordered, so the oldest entry goes in O(1); a dict's first key gets slower to find as
+        # entries are popped from its front.
+        self._entries: OrderedDict[bytes, _Verified] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -372,7 +411,7 @@ class VerifiedCache:
     def put(self, digest: bytes, entry: _Verified) -> None:
         with self._lock:
             if digest not in self._entries and len(self._entries) >= self.max_entries:
-                self._entries.pop(next(iter(self._entries)), None)
+                self._entries.popitem(last=False)
             self._entries[digest] = entry
 
     def discard(self, digest: bytes) -> None:
@@ -418,6 +457,7 @@ class JwtVerifier:
         # the built-in authorizer does. Several: the unverified iss only chooses whose keys.
         self._only = next(iter(self.issuers.values())) if len(self.issuers) == 1 else None
         self._rules = claim_rules or ClaimRules()
+        self._headers = _Headers()
         self._leeway = leeway
         self._clock = clock
         self._cache = cache
@@ -442,13 +482,13 @@ class JwtVerifier:
         parts = token.split(".")
         if len(parts) != 3:
             raise TokenRejected("malformed", f"{len(parts)} segments")
-        if not _B64URL.fullmatch(parts[1]) or not _B64URL.fullmatch(parts[2]):
-            raise TokenRejected("malformed")
-        header = _json_object(parts[0], "header")
+        header = self._headers.parse(parts[0])
+        payload = _b64decode(parts[1])
+        signature = _b64decode(parts[2])
         keys = self._only
         claims = None
         if keys is None:
-            claims = _json_object(parts[1], "payload")
+            claims = _json_object(payload, "payload")
             iss = claims.get("iss")
             keys = self.issuers.get(iss) if isinstance(iss, str) else None
             if keys is None:
@@ -460,12 +500,12 @@ class JwtVerifier:
         if key.alg is not None and key.alg != header["alg"]:
             # The JWK says what its key is for (RFC 7517 4.4); a key for PS512 verifies nothing else.
             raise TokenRejected("key_alg_mismatch")
-        signature = _b64decode(parts[2])
-        signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+        # The token's first two segments as sent: ASCII, since both decoded as base64url.
+        signing_input = token[: len(token) - len(parts[2]) - 1].encode("ascii")
         if not self._check_signature(header["alg"], signing_input, key.key, signature):
             raise TokenRejected("bad_signature")
         if claims is None:
-            claims = _json_object(parts[1], "payload")
+            claims = _json_object(payload, "payload")
         self._check_claims(claims, keys)
         return VerifiedToken(header, claims, self._rules.scope_claims), keys, key
 
