@@ -186,6 +186,14 @@ start-api: build-local ## sam local start-api on API_PORT (JWT routes are NOT ch
 	  --env-vars events/env.json $(DOCKER_HOST_FLAGS) $(SAM_LOCAL_FLAGS)
 
 # ---------------------------------------------------------------- measure
+# The bench's peer (Powertools) and Lambda's runtime log formatter, with the authorizer's own pins:
+# an environment of their own, so neither ever reaches .venv or a function's requirements.
+.venv-bench/.installed: requirements-bench.txt src/authorizer/requirements.txt
+	python3 -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet --upgrade pip
+	.venv-bench/bin/pip install --quiet -r requirements-bench.txt
+	touch $@
+
 .PHONY: bench
-bench: install ## Benchmark vs the RSA-verify floor: warm, cold start, local gateway, package sizes (BENCH_ARGS=--profile)
-	$(PYENV) -m tools.bench $(BENCH_ARGS)
+bench: install .venv-bench/.installed ## Benchmark vs floors and Powertools: warm, cold start, gateway, packages (BENCH_ARGS=--profile)
+	$(PYENV) -m tools.bench --bench-python .venv-bench/bin/python $(BENCH_ARGS)
