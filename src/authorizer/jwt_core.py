@@ -126,15 +126,7 @@ class ClaimRules:
     def from_config(cls, scope_claims: str | None, required_json: str | None) -> ClaimRules:
         """``SCOPE_CLAIMS`` (comma-separated names) and ``REQUIRED_CLAIMS`` (JSON: name -> values)."""
         names = parse_list(scope_claims) or BUILT_IN_SCOPE_CLAIMS
-        text = (required_json or "").strip()
-        try:
-            raw = json.loads(text) if text else {}
-        except ValueError as exc:
-            raise ValueError(f"REQUIRED_CLAIMS is not JSON: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ValueError(
-                'REQUIRED_CLAIMS must be a JSON object of claim name to accepted values, e.g. {"gty": ["x"]}'
-            )
+        raw = json_setting("REQUIRED_CLAIMS", required_json, 'claim name to accepted values, e.g. {"gty": ["x"]}')
         for name, values in raw.items():
             if not name or not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
                 raise ValueError(f"REQUIRED_CLAIMS[{name!r}] must be a non-empty list of strings")
@@ -249,13 +241,7 @@ class ScopeRules:
     @classmethod
     def from_config(cls, default: str | None, routes_json: str | None) -> ScopeRules:
         """``REQUIRED_SCOPES`` and ``ROUTE_SCOPES`` (a JSON object of route key to scopes)."""
-        text = (routes_json or "").strip()
-        try:
-            raw = json.loads(text) if text else {}
-        except ValueError as exc:
-            raise ValueError(f"ROUTE_SCOPES is not JSON: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ValueError("ROUTE_SCOPES must be a JSON object of route key to scopes")
+        raw = json_setting("ROUTE_SCOPES", routes_json, "route key to scopes")
         routes: dict[str, tuple[str, ...]] = {}
         for route_key, scopes in raw.items():
             if not re.fullmatch(_ROUTE_KEY, route_key):
@@ -276,6 +262,18 @@ class ScopeRules:
         if isinstance(route_key, str) and route_key in self.routes:
             return self.routes[route_key]
         return self.default
+
+
+def json_setting(name: str, text: str | None, shape: str) -> dict[str, Any]:
+    """A setting that holds a JSON object (empty: none), or ValueError in one line naming it."""
+    text = (text or "").strip()
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError as exc:
+        raise ValueError(f"{name} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object of {shape}")
+    return value
 
 
 def parse_list(value: str | None) -> tuple[str, ...]:

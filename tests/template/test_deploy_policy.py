@@ -30,8 +30,6 @@ import pytest
 from samcli.lib.bootstrap.bootstrap import SAM_CLI_STACK_NAME
 from samcli.lib.bootstrap.companion_stack.data_types import CompanionStack
 from samcli.lib.bootstrap.web_function_code_bucket import WebFunctionCodeBucketStack
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
 
 from tests.support import ROOT
 
@@ -672,29 +670,6 @@ def lets_principal_create_managed_stack(policy: dict[str, Any]) -> bool:
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-class _NoManagedPolicies:
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-@pytest.fixture(scope="module")
-def sam_template() -> dict[str, Any]:
-    return yaml_parse(TEMPLATE.read_text())
-
-
-@pytest.fixture(scope="module")
-def cfn(sam_template) -> dict[str, Any]:
-    """The CloudFormation the real SAM translator makes (local CodeUri stood in by S3 URIs, as sam does)."""
-    template = copy.deepcopy(sam_template)
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/" + resource["Properties"]["CodeUri"]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        result: dict[str, Any] = transform(template, {}, _NoManagedPolicies())
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -10,41 +9,9 @@ import subprocess
 import sys
 from typing import Any
 
-import pytest
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-
 from tests.support import CFN_LINT, ROOT, SAM
 
 TEMPLATE = ROOT / "template.yaml"
-
-
-class _NoManagedPolicies:
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-@pytest.fixture(scope="module")
-def sam_template() -> dict[str, Any]:
-    return yaml_parse(TEMPLATE.read_text())
-
-
-@pytest.fixture(scope="module")
-def cfn(sam_template, monkeypatch_module) -> dict[str, Any]:
-    """The CloudFormation the real SAM translator produces (local CodeUri stood in by S3 URIs, as sam does)."""
-    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    template = copy.deepcopy(sam_template)
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/" + resource["Properties"]["CodeUri"]
-    result: dict[str, Any] = transform(template, {}, _NoManagedPolicies())
-    return result
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
 
 
 def resources_of(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
