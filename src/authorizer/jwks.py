@@ -9,7 +9,8 @@
   no redirects (a key fetch never leaves https), and caps what it reads.
 - A failed refresh (error status, redirect, timeout, garbage, refused connection, an empty key
   set, a malformed discovery document) is logged and changes nothing: the last good key set
-  and key URL stay, so a JWKS outage never breaks requests whose keys are known.
+  stays (discovery is read afresh at each refresh, so no bad key URL can stick), and a JWKS
+  outage never breaks requests whose keys are known.
 - Keys that must not be trusted are skipped when a key set is loaded (logged, by ``kid``):
   RSA under 2048 bits (RFC 7518 3.3), a ``use`` other than ``sig``, ``key_ops`` without
   ``verify``, an ``alg`` that is not an RSA signature algorithm, and a ``kid`` listed twice.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import http.client
 import json
 import logging
@@ -83,6 +85,8 @@ def fetch_json(url: str, *, issuer: str, deadline: float, context: ssl.SSLContex
         )
     else:
         connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=remaining)
+    # http.client would try each of the host's addresses with the whole timeout; each gets what is left.
+    connection._create_connection = functools.partial(_connect_by, deadline)  # type: ignore[attr-defined]
     watchdog: threading.Timer | None = None
     try:
         connection.connect()
@@ -114,6 +118,29 @@ def fetch_json(url: str, *, issuer: str, deadline: float, context: ssl.SSLContex
         return _JSON.decode(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise JwksError(f"invalid JSON at {url}") from None
+
+
+def _connect_by(
+    deadline: float, address: tuple[str, int], timeout: float = 0.0, source_address: Any = None
+) -> socket.socket:
+    """``socket.create_connection``, every address attempt bounded by what is left before ``deadline``."""
+    host, port = address
+    error: OSError = OSError(f"no address for {host}")
+    # DNS itself cannot be bounded from here; in Lambda the resolver is local to the host.
+    for family, kind, proto, _, target in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"deadline passed connecting to {host}")
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(remaining)
+            sock.connect(target)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error
 
 
 def _abort(sock: socket.socket | None) -> None:
@@ -207,7 +234,6 @@ class KeySource(KeyLookup):
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._lock = threading.Lock()
-        self.fetch_count = 0
 
     def key_for(self, kid: str | None) -> VerificationKey | None:
         if kid is None:
@@ -238,7 +264,6 @@ class KeySource(KeyLookup):
 
     def _refresh(self) -> None:
         self._attempted_at = self._clock()
-        self.fetch_count += 1
         deadline = time.monotonic() + self._timeout
         try:
             context = self._ssl_context or (ssl.create_default_context() if self.issuer.startswith("https") else None)
