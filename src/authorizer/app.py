@@ -11,14 +11,16 @@ Configuration (environment):
 - ``SCOPE_CLAIMS``: optional, claims that grant scopes; default ``scope,scp`` (Auth0 RBAC:
   ``scope,scp,permissions``; the context then carries ``permissions``).
 - ``REQUIRED_CLAIMS``: optional JSON, claim -> accepted values (``{"org_id": ["org_abc"]}``).
-- ``JWKS_COOLDOWN_SECONDS``: minimum time between refetches caused by an unknown ``kid``.
+- ``JWKS_COOLDOWN_SECONDS``: minimum time between key fetches: after an unknown ``kid``, and
+  after a failed refresh (a first fetch that fails denies every token until the next try).
 - ``REQUIRED_SCOPES``: optional; the token needs at least one of them.
 - ``ROUTE_SCOPES``: optional JSON object, route key to scopes (``{"GET /admin": ["admin"]}``),
   overriding ``REQUIRED_SCOPES`` for those routes. The authorizer's identity source must then
   include ``$context.routeKey`` so that API Gateway caches answers per route.
 - ``ALLOWED_ALGORITHMS``: optional; default ``RS256``.
 - ``HS256_SECRET_PARAMETER``: optional, off by default. An SSM SecureString parameter name:
-  tokens are then HS256 with that shared secret, and only HS256 (see ``secret.py``).
+  tokens are then HS256 with that shared secret, and only HS256 (see ``secret.py``); one
+  issuer only, since a shared secret cannot tell issuers apart.
 
 REST API (payload 1.0) TOKEN and REQUEST events get an IAM policy instead, written for the
 whole stage (with explicit denies for routes whose scopes the token lacks) so that API
@@ -78,6 +80,8 @@ JWKS_URI = os.environ.get("JWKS_URI", "").strip() or None
 if JWKS_URI and len(ISSUERS) > 1:
     raise RuntimeError(f"JWKS_URI names the keys of one issuer, but ISSUER lists {len(ISSUERS)}: leave JWKS_URI empty")
 KEYS: dict[str, KeyLookup]
+if SECRET_PARAMETER and len(ISSUERS) > 1:
+    raise RuntimeError(f"HS256_SECRET_PARAMETER gives one key for every issuer, but ISSUER lists {len(ISSUERS)}")
 if SECRET_PARAMETER:
     from secret import SharedSecret  # only in this mode: the default path imports nothing extra
 

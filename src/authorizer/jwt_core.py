@@ -41,6 +41,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
@@ -343,25 +344,31 @@ def _json_object(raw: bytes, part: str) -> dict[str, Any]:
 class _Headers:
     """Parsed headers by their encoded segment: an issuer's tokens all share one header.
 
-    Parsing is deterministic, so a cached parse is the parse; bounded, and only objects that
-    parsed are kept. Whoever reads a cached header must not change it (none of our code does).
+    Parsing is deterministic, so a kept parse is the parse. Only headers of tokens whose
+    signature verified are kept (junk cannot take the few places), read-only, and at most
+    ``max_entries`` of them.
     """
 
     def __init__(self, max_entries: int = 64) -> None:
         self._max = max_entries
-        self._parsed: dict[str, dict[str, Any]] = {}
+        self._kept: dict[str, Mapping[str, Any]] = {}
 
-    def parse(self, segment: str) -> dict[str, Any]:
-        header = self._parsed.get(segment)
+    def parse(self, segment: str) -> Mapping[str, Any]:
+        header = self._kept.get(segment)
         if header is None:
             try:
                 raw = _b64decode(segment)
             except TokenRejected:
                 raise TokenRejected("malformed", "header") from None
             header = _json_object(raw, "header")
-            if len(self._parsed) < self._max:
-                self._parsed[segment] = header
         return header
+
+    def keep(self, segment: str, header: Mapping[str, Any]) -> None:
+        if segment not in self._kept and len(self._kept) < self._max:
+            self._kept[segment] = MappingProxyType(dict(header))
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
 
 def _number(value: object) -> bool:
@@ -454,6 +461,7 @@ class JwtVerifier:
         # One issuer: its keys answer every token, and iss is checked after the signature, as
         # the built-in authorizer does. Several: the unverified iss only chooses whose keys.
         self._only = next(iter(self.issuers.values())) if len(self.issuers) == 1 else None
+        self._requires_kid = any(source.requires_kid for source in self.issuers.values())
         self._rules = claim_rules or ClaimRules()
         self._headers = _Headers()
         self._leeway = leeway
@@ -483,6 +491,7 @@ class JwtVerifier:
         header = self._headers.parse(parts[0])
         payload = _b64decode(parts[1])
         signature = _b64decode(parts[2])
+        self._check_header(header)
         keys = self._only
         claims = None
         if keys is None:
@@ -491,7 +500,6 @@ class JwtVerifier:
             keys = self.issuers.get(iss) if isinstance(iss, str) else None
             if keys is None:
                 raise TokenRejected("unknown_issuer")
-        self._check_header(header, keys)
         key = keys.key_for(header.get("kid"))
         if key is None:
             raise TokenRejected(keys.missing_reason)
@@ -502,12 +510,13 @@ class JwtVerifier:
         signing_input = token[: len(token) - len(parts[2]) - 1].encode("ascii")
         if not self._check_signature(header["alg"], signing_input, key.key, signature):
             raise TokenRejected("bad_signature")
+        self._headers.keep(parts[0], header)
         if claims is None:
             claims = _json_object(payload, "payload")
         self._check_claims(claims, keys)
         return VerifiedToken(header, claims, self._rules.scope_claims), keys, key
 
-    def _check_header(self, header: Mapping[str, Any], keys: KeyLookup) -> None:
+    def _check_header(self, header: Mapping[str, Any]) -> None:
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self._algorithms:
             raise TokenRejected("bad_algorithm")
@@ -518,7 +527,7 @@ class JwtVerifier:
             # RFC 7797: an unencoded payload changes what is signed; it must be in crit, so never ours.
             raise TokenRejected("unsupported_b64")
         kid = header.get("kid")
-        if keys.requires_kid and (not isinstance(kid, str) or not kid):
+        if self._requires_kid and (not isinstance(kid, str) or not kid):
             raise TokenRejected("missing_kid")
 
     def _check_claims(self, claims: Mapping[str, Any], keys: KeyLookup) -> None:

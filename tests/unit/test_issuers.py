@@ -183,3 +183,11 @@ def test_rest_policies_apply_the_same_rules(load_authorizer, issuer, lambda_cont
     assert app.lambda_handler(good, lambda_context)["policyDocument"]["Statement"][0]["Effect"] == "Allow"
     assert app.lambda_handler(other, lambda_context)["policyDocument"]["Statement"][0]["Effect"] == "Deny"
     assert decision_lines(caplog.records)[-1]["reason"] == "claim_mismatch"
+
+
+def test_a_shared_secret_cannot_serve_several_issuers():
+    result = start_authorizer(ISSUER="https://a.example/,https://b.example/", HS256_SECRET_PARAMETER="/jwt/secret")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "RuntimeError: HS256_SECRET_PARAMETER gives one key for every issuer, but ISSUER lists 2"
+    )

@@ -50,10 +50,13 @@ def make(server, *, max_entries: int = 16):
     return verifier, clock, counter
 
 
-def mint(server, *, key=KEY_A, kid: str = "a", lifetime: int = 600, **claims) -> str:
+def claims(server, lifetime: int = 600) -> dict[str, Any]:
     now = int(time.time())
-    payload = {"iss": server.issuer, "aud": AUDIENCE, "sub": "s", "iat": now, "exp": now + lifetime, **claims}
-    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid})
+    return {"iss": server.issuer, "aud": AUDIENCE, "sub": "s", "iat": now, "exp": now + lifetime}
+
+
+def mint(server, *, key=KEY_A, kid: str = "a", lifetime: int = 600, **extra) -> str:
+    return jwt.encode({**claims(server, lifetime), **extra}, key, algorithm="RS256", headers={"kid": kid})
 
 
 def test_a_repeated_token_is_verified_once(server):
@@ -120,3 +123,25 @@ def test_the_cache_can_be_turned_off(load_authorizer, issuer):
     app = load_authorizer(VERIFIED_CACHE_SIZE="0")
     assert app.VERIFIER._cache is None
     assert app.decide(f"Bearer {issuer.mint()}").allowed
+
+
+def test_only_headers_of_verified_tokens_are_kept_read_only_and_bounded(server):
+    verifier, _, _ = make(server)
+    # Junk first: headers that parse but never verify (unknown kid, other key) take no place.
+    for i in range(100):
+        with pytest.raises(TokenRejected):
+            verifier.verify(mint(server, kid=f"junk-{i}"))
+        with pytest.raises(TokenRejected):
+            verifier.verify(mint(server, key=KEY_B, kid="a", jti=str(i)))
+    assert len(verifier._headers) == 0
+    # Then real tokens: their headers are kept, read-only, up to the bound, and all still verify.
+    headers = [{"kid": "a", "typ": f"JWT{i}"} for i in range(70)]
+    tokens = [
+        jwt.encode({**claims(server), "n": i}, KEY_A, algorithm="RS256", headers=h) for i, h in enumerate(headers)
+    ]
+    for value in tokens:
+        verifier.verify(value)
+    assert len(verifier._headers) == 64
+    kept = verifier.verify(tokens[0]).header
+    with pytest.raises(TypeError):
+        kept["alg"] = "none"
