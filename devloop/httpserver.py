@@ -166,10 +166,13 @@ class WsgiServer:
         if self._stopped:
             return
         self._stopped = True
-        if self._thread is None:
-            wasyncore.close_all(self._map)
+        if self._thread is None or not self._thread.is_alive():
+            wasyncore.close_all(self._map, ignore_all=True)
         else:
             # The loop owns its sockets: close them from inside it, and it ends with an empty map.
-            self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+            try:
+                self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+            except OSError:  # the loop's wake-up pipe is already gone: close from here instead
+                wasyncore.close_all(self._map, ignore_all=True)
             self._thread.join(10)
         self._workers.shutdown(timeout=5)

@@ -25,6 +25,9 @@ from typing import Any
 from devloop.template import FAKE_ACCOUNT, FAKE_REGION, Function
 
 MAX_WORKERS_PER_FUNCTION = 4
+# Lambda's INIT phase (interpreter start and the handler's import) has a limit of its own,
+# 10 s, apart from the function's Timeout, which starts with the invocation.
+INIT_TIMEOUT = 10.0
 
 
 class FunctionError(Exception):
@@ -43,6 +46,7 @@ class _Worker:
         line = _read_line(self.process.stdout.fileno(), timeout)
         if line is None:
             self.process.kill()
+            self.process.wait()  # reaped, so the pool sees it dead and starts another
             raise FunctionError(f"Task timed out after {timeout:.2f} seconds")
         if not line:
             raise FunctionError(f"the function's process exited (code {self.process.wait()})")
@@ -122,7 +126,6 @@ class FunctionPool:
             "PATH": os.environ.get("PATH", ""),
             "LANG": "C.UTF-8",
             "TZ": "UTC",
-            "PYTHONDONTWRITEBYTECODE": "1",
             "AWS_REGION": FAKE_REGION,
             "AWS_DEFAULT_REGION": FAKE_REGION,
             "AWS_LAMBDA_FUNCTION_NAME": fn.logical_id,
@@ -133,12 +136,18 @@ class FunctionPool:
             **fn.environment,
         }
         process = subprocess.Popen(
-            [sys.executable, "-I", "-c", _WORKER, fn.handler],
+            # -B: Lambda's code directory is read-only, so no bytecode is written there either.
+            [sys.executable, "-I", "-B", "-c", _WORKER, fn.handler],
             cwd=fn.code_dir,
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
+        ready = _read_line(process.stdout.fileno(), INIT_TIMEOUT) if process.stdout is not None else None
+        if not ready:
+            process.kill()
+            process.wait()
+            raise FunctionError(f"{fn.logical_id}: init did not finish within {INIT_TIMEOUT:.0f} seconds")
         return _Worker(process)
 
     def close(self) -> None:
@@ -207,6 +216,8 @@ context = types.SimpleNamespace(
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:" + os.environ["AWS_LAMBDA_FUNCTION_NAME"],
     aws_request_id="",
 )
+# Lambda times INIT apart from the invocation (up to 10 s): say when the handler is imported.
+protocol.write('{"ready": true}\n')
 for line in sys.stdin:
     try:
         if handler is None:
