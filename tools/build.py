@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shlex
 import shutil
 import subprocess
@@ -69,17 +70,49 @@ def python313(env: Mapping[str, str]) -> bool:
     return done.returncode == 0
 
 
-def choose(mode: str, env: Mapping[str, str]) -> str:
-    """``container`` or ``local``, for ``mode`` on this machine."""
+def emulation_missing(
+    architecture: str,
+    system: str | None = None,
+    machine: str | None = None,
+    binfmt: Path = Path("/proc/sys/fs/binfmt_misc"),
+) -> bool:
+    """Would an ``architecture`` build image fail to start here ("exec format error")?
+
+    Only on Linux on another CPU with no QEMU handler registered for it; Docker Desktop and
+    Finch run their engines in a VM that emulates.
+    """
+    host = (machine or platform.machine()).lower()
+    native = {"arm64": ("aarch64", "arm64"), "x86_64": ("x86_64", "amd64")}[architecture]
+    if (system or platform.system()) != "Linux" or host in native:
+        return False
+    return not (binfmt / ("qemu-aarch64" if architecture == "arm64" else "qemu-x86_64")).exists()
+
+
+def choose(mode: str, env: Mapping[str, str], architecture: str = "arm64") -> str:
+    """``container`` or ``local``, for ``mode`` on this machine, building for ``architecture``."""
     if mode not in MODES:
         raise BuildError(f"BUILD_MODE must be one of {', '.join(MODES)} (got {mode!r})")
     if mode != "auto":
         return mode
-    if engine_running(env):
+    engine = engine_running(env)
+    if engine and not emulation_missing(architecture):
         return "container"
     if python313(env):
         return "local"
+    if engine:
+        raise BuildError(
+            f"the {architecture} build image cannot run on this {platform.machine()} Linux host without QEMU: register "
+            "it (docker run --privileged --rm tonistiigi/binfmt --install arm64) or put python3.13 on PATH"
+        )
     raise BuildError(NEITHER)
+
+
+def template_architecture(template: Path) -> str:
+    """The functions' architecture, as the template's Globals give it (arm64 unless it says otherwise)."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    function = (yaml_parse(template.read_text()).get("Globals") or {}).get("Function") or {}
+    return str((function.get("Architectures") or ["arm64"])[0])
 
 
 def command(sam: Sequence[str], how: str, extra: Sequence[str]) -> list[str]:
@@ -118,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         extra = ["--template-file", str(source), "--build-dir", str(LOCAL_DIR / "build"), *extra]
     sam = shlex.split(env.get("SAM", "sam"))
     try:
-        how = choose(env.get("BUILD_MODE", "auto") or "auto", env)
+        architecture = args.local_arch or template_architecture(args.template)
+        how = choose(env.get("BUILD_MODE", "auto") or "auto", env, architecture)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -198,10 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         check_parameters(Path(args.template), args.issuer, args.audience, args.parameter)
-        if _skip_requested():
-            print(f"parameters valid; issuer {args.issuer} not checked ({SKIP_VARIABLE}=1)")
-        else:
-            print(check_issuer(args.issuer))
+        # The Lambda authorizer's AdditionalIssuers are issuers too: each one's tokens need its keys.
+        others = [pair.partition("=")[2] for pair in args.parameter if pair.startswith("AdditionalIssuers=")]
+        issuers = [args.issuer, *(i.strip() for text in others for i in text.split(",") if i.strip())]
+        for issuer in issuers:
+            if _skip_requested():
+                print(f"parameters valid; issuer {issuer} not checked ({SKIP_VARIABLE}=1)")
+            else:
+                print(check_issuer(issuer))
     except (PreflightError, ParameterError) as exc:
         print(f"preflight: error: {exc}", file=sys.stderr)
         return 1

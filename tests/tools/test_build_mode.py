@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import ROOT
-from tools.build import NEITHER, local_template
+from tools.build import NEITHER, BuildError, choose, emulation_missing, local_template
 
 
 def executable(directory: Path, name: str, body: str) -> None:
@@ -76,3 +76,29 @@ def test_the_local_copy_changes_only_the_architecture_and_where_the_code_is(tmp_
             resource["Properties"]["CodeUri"] = original["Resources"][name]["Properties"]["CodeUri"]
     copy["Globals"]["Function"]["Architectures"] = ["arm64"]
     assert copy == json.loads(json.dumps(original))
+
+
+@pytest.mark.parametrize(
+    ("system", "machine", "registered", "missing"),
+    [
+        ("Linux", "x86_64", False, True),  # Docker Engine on Linux without QEMU: exec format error
+        ("Linux", "x86_64", True, False),
+        ("Linux", "aarch64", False, False),  # native
+        ("Darwin", "x86_64", False, False),  # Docker Desktop and Finch emulate in their VM
+        ("Darwin", "arm64", False, False),
+    ],
+)
+def test_an_arm64_build_image_needs_qemu_only_on_a_foreign_linux_host(tmp_path, system, machine, registered, missing):
+    if registered:
+        (tmp_path / "qemu-aarch64").write_text("enabled\n")
+    assert emulation_missing("arm64", system, machine, tmp_path) is missing
+
+
+def test_an_engine_that_cannot_run_the_arm64_image_falls_back_or_says_how(bin_dir: Path, tmp_path: Path, monkeypatch):
+    executable(bin_dir, "docker", "exit 0")
+    env = {"PATH": str(bin_dir)}
+    monkeypatch.setattr("tools.build.emulation_missing", lambda architecture: True)
+    with pytest.raises(BuildError, match="without QEMU"):
+        choose("auto", env, "arm64")
+    executable(bin_dir, "python3.13", "exit 0")
+    assert choose("auto", env, "arm64") == "local"

@@ -205,3 +205,18 @@ def test_bad_usage_is_one_line_and_exit_2(ca: TestCA):
     assert failure(preflight(ca, "--issuer", "https://t.auth0.com/"), code=2) == (
         "the following arguments are required: --audience (see --help)"
     )
+
+
+def test_additional_issuers_are_checked_too(ca: TestCA, issuer: FaultyJwksServer):
+    # The Lambda authorizer's AdditionalIssuers: a typo there would deny every token of that issuer.
+    with running(FaultyJwksServer(TWO_RSA_KEYS, tls=ca)) as second:
+        good = preflight(
+            ca, "--issuer", issuer.issuer, "--audience", AUDIENCE, "--parameter", f"AdditionalIssuers={second.issuer}"
+        )
+        assert good.returncode == 0, good.stderr
+        assert good.stdout.splitlines()[1] == f"issuer {second.issuer} checked: discovery matches, 2 RSA signing keys"
+        typo = preflight(
+            ca, "--issuer", issuer.issuer, "--audience", AUDIENCE, "--parameter", f"AdditionalIssuers={second.base_url}"
+        )
+    assert typo.returncode == 1
+    assert f'says "{second.issuer}": use exactly that' in typo.stderr
