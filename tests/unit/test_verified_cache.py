@@ -59,11 +59,11 @@ def mint(server, *, key=KEY_A, kid: str = "a", lifetime: int = 600, **extra) -> 
     return jwt.encode({**claims(server, lifetime), **extra}, key, algorithm="RS256", headers={"kid": kid})
 
 
-def test_a_repeated_token_is_verified_once(server):
+def test_a_repeated_token_is_verified_twice_then_answered_from_the_cache(server):
     verifier, _, counter = make(server)
     token = mint(server, scope="read")
     answers = [verifier.verify(token) for _ in range(100)]
-    assert counter.verifications == 1
+    assert counter.verifications == 2  # the first sighting only notes its digest
     assert {a.claims["sub"] for a in answers} == {"s"}
     assert answers[-1].scopes == ("read",)
 
@@ -81,6 +81,8 @@ def test_a_cached_token_is_judged_again_once_it_expires_or_its_key_changes(serve
     verifier, clock, _ = make(server)
     token = mint(server, lifetime=lifetime)
     verifier.verify(token)
+    verifier.verify(token)
+    assert len(verifier._cache) == 1
     if jwks is not None:
         server.jwks = jwks
     clock.now += advance  # past exp, or past the key set's max age (the next lookup refetches)
@@ -92,13 +94,20 @@ def test_a_cached_token_is_judged_again_once_it_expires_or_its_key_changes(serve
 def test_the_cache_is_bounded_and_keyed_by_digest_not_by_token(server):
     verifier, _, counter = make(server, max_entries=3)
     tokens = [mint(server, jti=str(i)) for i in range(5)]
-    for token in tokens:
+    for token in tokens * 2:  # each seen twice: admitted
         verifier.verify(token)
     entries = verifier._cache._entries
     assert len(entries) == 3
     assert set(entries) == {token_digest(t) for t in tokens[2:]}
     verifier.verify(tokens[0])  # evicted: checked again
-    assert counter.verifications == 6
+    assert counter.verifications == 11
+
+
+def test_a_token_seen_once_takes_no_entry(server):
+    verifier, _, counter = make(server, max_entries=3)
+    for i in range(50):
+        verifier.verify(mint(server, jti=str(i)))
+    assert len(verifier._cache) == 0 and counter.verifications == 50
 
 
 def test_rejections_are_not_cached(server):
@@ -114,6 +123,7 @@ def test_rejections_are_not_cached(server):
 def test_the_authorizer_applies_route_scopes_on_a_cache_hit(load_authorizer, issuer, lambda_context):
     app = load_authorizer(ROUTE_SCOPES='{"GET /admin": ["admin"]}')
     header = f"Bearer {issuer.mint(scopes=['read:test'])}"
+    assert app.decide(header, "GET /lambda/test").allowed
     assert app.decide(header, "GET /lambda/test").allowed
     assert len(app.VERIFIER._cache) == 1
     assert app.decide(header, "GET /admin").reason == "insufficient_scope"
