@@ -67,6 +67,8 @@ _RSA_SCHEMES: dict[str, tuple[AsymmetricPadding, HashAlgorithm]] = {
 
 # API Gateway rejects request headers over 10 KiB; anything near that is not a real token.
 MAX_TOKEN_LENGTH = 8192
+# RFC 7519 NumericDate values we accept: seconds from 1970 to the end of year 9999.
+MAX_NUMERIC_DATE = 253402300799
 _BEARER = re.compile(r"(?i)bearer(?:[ \t]+|$)")
 
 
@@ -77,10 +79,6 @@ class TokenRejected(Exception):
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
-
-
-# RFC 7519 NumericDate values we accept: seconds from 1970 to the end of year 9999.
-MAX_NUMERIC_DATE = 253402300799
 
 
 class VerificationKey:
@@ -371,11 +369,11 @@ class _Headers:
         return len(self._kept)
 
 
+_NUMBER_TYPES = (int, float)
+
+
 def _number(value: object) -> bool:
     return type(value) in _NUMBER_TYPES  # bool is an int subclass, and not a number here
-
-
-_NUMBER_TYPES = (int, float)
 
 
 def _numeric_date(value: object) -> bool:
