@@ -38,15 +38,23 @@ def deploy_settings(path: Path, environment: str = "default") -> DeploySettings:
         document = {}
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SamconfigError(f"cannot read {path}: {exc}") from exc
-    sections = document.get(environment) or {}
     merged: dict[str, Any] = {}
     for command in ("global", "deploy"):
-        merged.update((sections.get(command) or {}).get("parameters") or {})
+        parameters = _table(_table(_table(document, environment, path), command, path), "parameters", path)
+        merged.update(parameters)
     return DeploySettings(
         stack_name=str(merged.get("stack_name") or ""),
         region=str(merged.get("region") or ""),
         parameter_overrides=_overrides(merged.get("parameter_overrides")) if merged.get("parameter_overrides") else {},
     )
+
+
+def _table(parent: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    """``parent[key]`` as a TOML table (empty when absent); any other value is a broken file."""
+    value = parent.get(key, {})
+    if not isinstance(value, dict):
+        raise SamconfigError(f"cannot read {path}: {key} must be a table, not {type(value).__name__}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
