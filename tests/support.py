@@ -7,6 +7,7 @@ import itertools
 import json
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -44,6 +45,28 @@ class FakeClock:
 
     def __init__(self, now: float = 1_000.0) -> None:
         self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class WallClock:
+    """The real clock, which a test can only move forward (``clock.now += 61``).
+
+    For tokens minted with ``iat = int(time.time())`` while the test runs: a clock frozen at the
+    test's start would see an ``iat`` from the next second as issued in the future.
+    """
+
+    def __init__(self) -> None:
+        self._shift = 0.0
+
+    @property
+    def now(self) -> float:
+        return time.time() + self._shift
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self._shift = max(self._shift, value - time.time())
 
     def __call__(self) -> float:
         return self.now

@@ -22,7 +22,7 @@ from devloop.issuer import new_rsa_key, public_jwk
 from jwks import KeySource
 from jwt_core import ClaimRules, JwtVerifier, TokenRejected, VerifiedCache
 from tests.jwks_server import FaultyJwksServer, running
-from tests.support import AUTHORIZER_DIR, ROOT, FakeClock, decision_lines, load_event
+from tests.support import AUTHORIZER_DIR, ROOT, FakeClock, WallClock, decision_lines, load_event
 
 AUDIENCE = "https://api.example.com"
 KEY_A, KEY_B = new_rsa_key(), new_rsa_key()
@@ -94,7 +94,7 @@ def test_one_issuer_failing_leaves_the_other_working(two_issuers):
 def test_a_cached_token_is_rechecked_against_its_own_issuers_keys_only(two_issuers):
     # GIVEN A's token verified and cached, then A withdraws its key while B still publishes that kid
     a, b = two_issuers
-    clock = FakeClock(time.time())
+    clock = WallClock()
     sources = {s.issuer: KeySource(issuer=s.issuer, cooldown=0, max_age=60, clock=clock) for s in (a, b)}
     check = JwtVerifier(issuers=sources, audiences=[AUDIENCE], clock=clock, cache=VerifiedCache(16))
     value = token(a.issuer, KEY_A)

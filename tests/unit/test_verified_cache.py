@@ -15,7 +15,7 @@ from devloop.issuer import new_rsa_key, public_jwk
 from jwks import KeySource
 from jwt_core import JwtVerifier, TokenRejected, VerifiedCache, token_digest
 from tests.jwks_server import FaultyJwksServer, running
-from tests.support import FakeClock
+from tests.support import WallClock
 
 KEY_A, KEY_B = new_rsa_key(), new_rsa_key()
 AUDIENCE = "https://api.example.com"
@@ -40,7 +40,7 @@ def server():
 
 
 def make(server, *, max_entries: int = 16):
-    clock = FakeClock(time.time())  # exp is wall-clock time
+    clock = WallClock()  # iat and exp are wall-clock time
     keys = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=0, max_age=3600, clock=clock)
     verifier = JwtVerifier(
         issuer=server.issuer, audiences=[AUDIENCE], keys=keys, clock=clock, cache=VerifiedCache(max_entries)
