@@ -1,7 +1,10 @@
 """``make bench``: the Lambda authorizer against physical floors and Powertools, in one run.
 
 Shared machines are noisy, so every figure is a median (and p99) over several rounds and is
-reported as a ratio to a floor measured in the same run, interleaved with what it is compared to:
+reported as a ratio to a floor measured in the same run, interleaved with what it is compared to.
+Within a round the passes take turns in blocks of ``BLOCK`` calls, and a ratio is paired: the
+median, over blocks, of a block's median over the median of the floor's block beside it. A burst
+of load from a neighbour then moves both sides of most pairs, not one side of a whole figure:
 
 - warm decisions (one process of ``.venv-bench``): the handler end to end (event in, response
   out, its decision line written by awslambdaric's own JSON log handler, as Lambda's runtime
@@ -64,6 +67,9 @@ EVENT = json.loads((ROOT / "events" / "authorizer-v2-valid.json").read_text())
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/.well-known/jwks.json"
 ROUTE = "GET /lambda/test"
+# Calls per block: enough for a stable block median, few enough that a floor block and the blocks
+# it is paired with run within milliseconds of each other.
+BLOCK = 100
 # What the template's LoggingConfig sets (LogFormat JSON, ApplicationLogLevel INFO).
 RUNTIME_LOG_LEVEL = "INFO"
 
@@ -110,20 +116,26 @@ def v2_event(token: str) -> dict[str, Any]:
     return event
 
 
-def _ratio_row(name: str, samples: list[float], base: float, goal: float | None, moonshot: float | None = None) -> Row:
+def paired_ratio(figures: Sequence[float], floors: Sequence[float]) -> float:
+    """The median of ``figures[i] / floors[i]``: each figure over the floor of its own round."""
+    if not figures or len(figures) != len(floors):
+        raise ValueError("one floor per figure")
+    return statistics.median(figure / floor for figure, floor in zip(figures, floors, strict=True))
+
+
+def _ratio_row(
+    name: str, samples: list[float], ratio: float, unit: str, goal: float | None, moonshot: float | None = None
+) -> Row:
     median = statistics.median(samples)
-    ratio = median / base
     if goal is None:
-        return Row(name, median, percentile(samples, 0.99), "µs", ratio)
-    return Row(name, median, percentile(samples, 0.99), "µs", ratio, f"≤ {goal}x", ratio <= goal, moonshot)
+        return Row(name, median, percentile(samples, 0.99), unit, ratio)
+    return Row(name, median, percentile(samples, 0.99), unit, ratio, f"≤ {goal}x", ratio <= goal, moonshot)
 
 
-def _faster_row(name: str, peer: list[float], ours: float, base: float, unit: str, factor: float) -> Row:
-    """The peer's figure beside the floor, with the goal that ours be ``factor`` times faster."""
-    median = statistics.median(peer)
-    lead = median / ours
+def _faster_row(name: str, peer: list[float], lead: float, ratio: float, unit: str, factor: float) -> Row:
+    """The peer's figure and its ratio to the floor; ``lead`` is peer over ours, to be ≥ ``factor``."""
     goal = f"ours ≥ {factor}x faster: {lead:.2f}x"
-    return Row(name, median, percentile(peer, 0.99), unit, median / base, goal, lead >= factor)
+    return Row(name, statistics.median(peer), percentile(peer, 0.99), unit, ratio, goal, lead >= factor)
 
 
 # ---------------------------------------------------------------------------- TLS issuer
@@ -332,9 +344,10 @@ class _WarmPasses:
         self.sink_path = sink_path
         self.root = logging.getLogger()
         self.runtime_handlers = list(self.root.handlers)
-        self.samples: dict[str, list[float]] = {
-            kind: [] for kind in ("floor", "unique", "below_info", "powertools", "repeated", "quiet", "decide")
-        }
+        kinds = ("floor", "unique", "below_info", "powertools", "repeated", "quiet", "decide")
+        self.samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+        # Each block's median, in the order the blocks ran: what the paired ratios divide.
+        self.by_block: dict[str, list[float]] = {kind: [] for kind in kinds}
         self.answers: list[bool] = []
         self.written = self.expected = 0
 
@@ -350,13 +363,20 @@ class _WarmPasses:
     def verify(self, token: str) -> None:
         self.answers.append(bool(self.powertools.verify(token).get("sub")))
 
+    def record(self, kind: str, samples: list[float]) -> None:
+        self.samples[kind] += samples
+        self.by_block[kind].append(statistics.median(samples))
+
+    def ratio(self, kind: str, over: str = "floor") -> float:
+        return paired_ratio(self.by_block[kind], self.by_block[over])
+
     def timed(self, kind: str, call: Callable[[Any], None], inputs: list[Any]) -> None:
-        self.samples[kind] += per_call_us(call, inputs)
+        self.record(kind, per_call_us(call, inputs))
 
     def logged(self, kind: str, call: Callable[[Any], None], inputs: list[Any]) -> None:
         # Count what the runtime's sink wrote: the line must be written for the row to mean it.
         start = self.sink_path.stat().st_size
-        self.samples[kind] += per_call_us(call, inputs)
+        self.record(kind, per_call_us(call, inputs))
         self.written += _frames(self.sink_path, start)
         self.expected += len(inputs)
 
@@ -364,7 +384,7 @@ class _WarmPasses:
         for handler in self.runtime_handlers:
             self.root.removeHandler(handler)
         try:
-            self.samples[kind] += per_call_us(call, inputs)
+            self.record(kind, per_call_us(call, inputs))
         finally:
             for handler in self.runtime_handlers:
                 self.root.addHandler(handler)
@@ -373,7 +393,7 @@ class _WarmPasses:
         # LOG_LEVEL=WARNING: no decision record at all, as Powertools' verify writes none.
         self.app.LOGGER.setLevel(logging.WARNING)
         try:
-            self.samples[kind] += per_call_us(call, inputs)
+            self.record(kind, per_call_us(call, inputs))
         finally:
             self.app.LOGGER.setLevel(logging.INFO)
 
@@ -391,14 +411,16 @@ class _WarmPasses:
             (self.quiet, "quiet", self.handle, [v2_event(again)] * len(tokens)),
             (self.timed, "decide", self.decide, [f"Bearer {again}"] * len(tokens)),
         ]
-        # The floor and each peer share every round, in an order that moves round by round.
-        for run, kind, call, inputs in rotated(passes, turn):
-            run(kind, call, inputs)
+        # The floor and each peer take turns, block by block, in an order that moves each time.
+        blocks = max(1, len(tokens) // BLOCK)
+        for block in range(blocks):
+            for run, kind, call, inputs in rotated(passes, turn * blocks + block):
+                run(kind, call, inputs[block * len(inputs) // blocks : (block + 1) * len(inputs) // blocks])
 
     def rows(self) -> tuple[list[Row], int]:
         if not all(self.answers):
             raise SystemExit("bench: a valid token was denied; the figures would mean nothing")
-        samples = self.samples
+        samples, ratio = self.samples, self.ratio
         base = statistics.median(samples["floor"])
         lines = f"decision lines the runtime's handler wrote, of {self.expected}"
         rows = [
@@ -406,41 +428,54 @@ class _WarmPasses:
             _ratio_row(
                 "handler end to end, unique valid tokens, decision line written as JSON",
                 samples["unique"],
-                base,
+                ratio("unique"),
+                "µs",
                 3.0,
                 2.0,
             ),
             _ratio_row(
                 "  same, decision line below INFO (LOG_LEVEL=WARNING: no record at all)",
                 samples["below_info"],
-                base,
+                ratio("below_info"),
+                "µs",
                 None,
             ),
             # Powertools' verify writes no line, so it races our handler with the line below INFO.
             _faster_row(
                 "Powertools JWTVerifier.verify, unique tokens (keys cached) vs ours, line below INFO",
                 samples["powertools"],
-                statistics.median(samples["below_info"]),
-                base,
+                ratio("powertools", "below_info"),
+                ratio("powertools"),
                 "µs",
                 3.0,
             ),
             Row(
                 "  Powertools verify ÷ our handler with the line written as JSON",
-                statistics.median(samples["powertools"]) / statistics.median(samples["unique"]),
+                ratio("powertools", "unique"),
                 None,
                 "x",
             ),
             _ratio_row(
                 "handler end to end, one repeated token, decision line written as JSON",
                 samples["repeated"],
-                base,
+                ratio("repeated"),
+                "µs",
                 1.5,
                 1.2,
             ),
-            _ratio_row("  same, no root handler (the line's record made, not written)", samples["quiet"], base, None),
             _ratio_row(
-                "decision, one repeated token (decide: verified-claims cache hit)", samples["decide"], base, 0.3
+                "  same, no root handler (the line's record made, not written)",
+                samples["quiet"],
+                ratio("quiet"),
+                "µs",
+                None,
+            ),
+            _ratio_row(
+                "decision, one repeated token (decide: verified-claims cache hit)",
+                samples["decide"],
+                ratio("decide"),
+                "µs",
+                0.3,
             ),
             Row(lines, self.written, None, "", None, f"= {self.expected}", self.written == self.expected),
         ]
@@ -609,14 +644,12 @@ def cold(tls: TlsIssuer, python: Path, runs: int) -> list[Row]:
 
 
 def _cold_rows(samples: dict[str, list[float]], memory: dict[str, list[float]], runs: int) -> list[Row]:
-    med = {name: statistics.median(values) for name, values in samples.items()}
+    # samples[name][t] is turn t's process of that kind: the kinds of one turn ran side by side.
+    def ratio(key: str, floor: str) -> float:
+        return paired_ratio(samples[key], samples[floor])
 
     def row(name: str, key: str, floor: str, goal: float | None = None) -> Row:
-        ratio = med[key] / med[floor]
-        p99 = percentile(samples[key], 0.99)
-        if goal is None:
-            return Row(name, med[key], p99, "ms", ratio)
-        return Row(name, med[key], p99, "ms", ratio, f"≤ {goal}x", ratio <= goal)
+        return _ratio_row(name, samples[key], ratio(key, floor), "ms", goal)
 
     rss = {name: statistics.median(values) for name, values in memory.items()}
     return [
@@ -631,8 +664,8 @@ def _cold_rows(samples: dict[str, list[float]], memory: dict[str, list[float]], 
         _faster_row(
             "process start → first verified token, Powertools JWTVerifier",
             samples["powertools_first"],
-            med["first"],
-            med["floor_fetch"],
+            ratio("powertools_first", "first"),
+            ratio("powertools_first", "floor_fetch"),
             "ms",
             1.5,
         ),

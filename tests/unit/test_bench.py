@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from tests.support import AUTHORIZER_DIR, ROOT
+from tools.bench import paired_ratio, rotated
 
 ENV = {**os.environ, "PYTHONPATH": str(AUTHORIZER_DIR)}
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
@@ -149,3 +150,18 @@ def test_a_missing_bench_environment_says_how_to_make_it():
     )
     assert done.returncode == 2
     assert "`make bench` creates .venv-bench" in done.stderr.strip().splitlines()[-1]
+
+
+def test_a_ratio_divides_each_block_by_the_floor_block_beside_it():
+    # Block 2 ran in a neighbour's burst (both sides slower); block 3's figure alone was slow.
+    figures, floors = [3.0, 30.0, 4.0], [1.0, 10.0, 2.0]
+    assert paired_ratio(figures, floors) == 3.0  # the medians' ratio would say 4 / 2 = 2
+    with pytest.raises(ValueError, match="one floor per figure"):
+        paired_ratio(figures, floors[:2])
+
+
+def test_each_pass_takes_each_place_in_turn():
+    passes = ["floor", "ours", "peer"]
+    orders = [rotated(passes, turn) for turn in range(3)]
+    assert {order[0] for order in orders} == set(passes)
+    assert all(sorted(order) == sorted(passes) for order in orders)
