@@ -151,6 +151,7 @@ class WsgiServer:
         self._name = name
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._sockets_closed = False
 
     @property
     def port(self) -> int:
@@ -158,21 +159,40 @@ class WsgiServer:
 
     def start(self) -> Self:
         self._workers.set_thread_count(self._threads)
-        self._thread = threading.Thread(target=self._server.run, name=self._name, daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
         self._thread.start()
         return self
+
+    def _serve(self) -> None:
+        """waitress's own loop (``TcpWSGIServer.run``), until ``stop()`` has closed the sockets."""
+        while not self._sockets_closed:
+            wasyncore.loop(timeout=self._server.adj.asyncore_loop_timeout, map=self._map, use_poll=True, count=1)
+
+    def _close_sockets(self) -> None:
+        # Run by the loop, which owns its sockets. The wake-up pipe stays open: the loop may run
+        # this before stop()'s own write to the pipe has happened (an earlier wake-up already
+        # pending), and a closed pipe's descriptor may be reused by then, so that write would
+        # land elsewhere. Workers pull the pipe too; it is closed once they are gone.
+        try:
+            for dispatcher in list(self._map.values()):
+                if dispatcher is self._server.trigger:
+                    continue
+                try:
+                    if dispatcher is self._server:
+                        wasyncore.dispatcher.close(dispatcher)  # the server's close() closes the pipe too
+                    else:
+                        dispatcher.close()
+                except OSError:  # a socket the peer has already reset
+                    pass
+        finally:
+            self._sockets_closed = True
 
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
-        if self._thread is None or not self._thread.is_alive():
-            wasyncore.close_all(self._map, ignore_all=True)
-        else:
-            # The loop owns its sockets: close them from inside it, and it ends with an empty map.
-            try:
-                self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
-            except OSError:  # the loop's wake-up pipe is already gone: close from here instead
-                wasyncore.close_all(self._map, ignore_all=True)
+        if self._thread is not None and self._thread.is_alive():
+            self._server.trigger.pull_trigger(self._close_sockets)
             self._thread.join(10)
         self._workers.shutdown(timeout=5)
+        wasyncore.close_all(self._map, ignore_all=True)
