@@ -187,9 +187,9 @@ def _sign(case: Case, issuer: DevIssuer, header: dict[str, Any], payload: bytes)
     return token
 
 
-def build_header_value(case: Case, issuer: DevIssuer) -> str:
-    """The Authorization header value this row sends."""
-    now = int(time.time())
+def build_header_value(case: Case, issuer: DevIssuer, now: int | None = None) -> str:
+    """The Authorization header value this row sends, issued at ``now`` (default: the wall clock)."""
+    now = int(time.time()) if now is None else now
     signer = case_signer(case, issuer)
     claims = _merge(
         {
