@@ -164,8 +164,11 @@ class WsgiServer:
         return self
 
     def _serve(self) -> None:
-        """waitress's own loop (``TcpWSGIServer.run``), until ``stop()`` has closed the sockets."""
-        while not self._sockets_closed:
+        """waitress's own loop (``TcpWSGIServer.run``), until ``stop()`` has closed the sockets.
+
+        It also ends, as waitress's does, if the map empties by itself (the listening socket failed).
+        """
+        while self._map and not self._sockets_closed:
             wasyncore.loop(timeout=self._server.adj.asyncore_loop_timeout, map=self._map, use_poll=True, count=1)
 
     def _close_sockets(self) -> None:
@@ -180,10 +183,12 @@ class WsgiServer:
                 try:
                     if dispatcher is self._server:
                         wasyncore.dispatcher.close(dispatcher)  # the server's close() closes the pipe too
+                    elif isinstance(dispatcher, HTTPChannel):
+                        dispatcher.handle_close()  # also wakes a worker waiting for its output to drain
                     else:
                         dispatcher.close()
-                except OSError:  # a socket the peer has already reset
-                    pass
+                except OSError:
+                    pass  # closing is all that is asked; a socket that fails to close is gone anyway
         finally:
             self._sockets_closed = True
 
@@ -191,8 +196,14 @@ class WsgiServer:
         if self._stopped:
             return
         self._stopped = True
-        if self._thread is not None and self._thread.is_alive():
-            self._server.trigger.pull_trigger(self._close_sockets)
+        trigger = self._server.trigger
+        # A closed pipe means the listening socket failed and its close() took the pipe along.
+        if self._thread is not None and self._thread.is_alive() and not trigger._closed:
+            trigger.pull_trigger(self._close_sockets)
             self._thread.join(10)
         self._workers.shutdown(timeout=5)
+        if self._workers.threads:
+            # A worker is still busy (a response stuck for 5 s) and may pull the pipe when it
+            # ends: the pipe is left open to it rather than closed under it.
+            self._map.pop(trigger._fileno, None)
         wasyncore.close_all(self._map, ignore_all=True)
