@@ -2,8 +2,9 @@
 
 Shared machines are noisy, so every figure is a median (and p99) over several rounds and is
 reported as a ratio to a floor measured in the same run, interleaved with what it is compared to.
-Within a round the passes take turns in blocks of ``BLOCK`` calls, and a ratio is paired: the
-median, over blocks, of a block's median over the median of the floor's block beside it. A burst
+Within a round the passes take turns in blocks of about ``BLOCK`` calls, and a ratio is paired:
+the median, over turns, of a block's median over the median of the floor's block of the same
+turn (at most six blocks, a few tens of milliseconds, away). A burst
 of load from a neighbour then moves both sides of most pairs, not one side of a whole figure:
 
 - warm decisions (one process of ``.venv-bench``): the handler end to end (event in, response
@@ -67,8 +68,8 @@ EVENT = json.loads((ROOT / "events" / "authorizer-v2-valid.json").read_text())
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/.well-known/jwks.json"
 ROUTE = "GET /lambda/test"
-# Calls per block: enough for a stable block median, few enough that a floor block and the blocks
-# it is paired with run within milliseconds of each other.
+# Calls per block (100 to 199 when --per-round is not a multiple): enough for a stable block
+# median, few enough that a floor block and the blocks paired with it run tens of ms apart.
 BLOCK = 100
 # What the template's LoggingConfig sets (LogFormat JSON, ApplicationLogLevel INFO).
 RUNTIME_LOG_LEVEL = "INFO"
@@ -117,7 +118,7 @@ def v2_event(token: str) -> dict[str, Any]:
 
 
 def paired_ratio(figures: Sequence[float], floors: Sequence[float]) -> float:
-    """The median of ``figures[i] / floors[i]``: each figure over the floor of its own round."""
+    """The median of ``figures[i] / floors[i]``: each figure over the floor of its own turn."""
     if not figures or len(figures) != len(floors):
         raise ValueError("one floor per figure")
     return statistics.median(figure / floor for figure, floor in zip(figures, floors, strict=True))
@@ -325,7 +326,9 @@ def _runtime_logging(sink_path: Path) -> str:
 
 def _frames(path: Path, start: int) -> int:
     """Records the runtime's sink wrote after byte ``start`` (4-byte type, 4-byte length, 8-byte time)."""
-    data = path.read_bytes()[start:]
+    with path.open("rb") as sink:
+        sink.seek(start)
+        data = sink.read()  # only this block's frames: the file grows to megabytes over a run
     count = offset = 0
     while offset + 16 <= len(data):
         offset += 16 + int.from_bytes(data[offset + 4 : offset + 8], "big")
