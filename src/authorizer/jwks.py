@@ -172,6 +172,13 @@ def _why_untrusted(jwk: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _unchanged(old: VerificationKey | None, new: VerificationKey) -> VerificationKey:
+    """``old`` when ``new`` is the same public key for the same algorithm, else ``new``."""
+    if old is not None and old.alg == new.alg and old.key.public_numbers() == new.key.public_numbers():
+        return old
+    return new
+
+
 def parse_jwks(document: Any) -> dict[str, VerificationKey]:
     """Usable RSA signing keys by ``kid``. Keys we cannot use or must not trust are skipped."""
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
@@ -278,7 +285,9 @@ class KeySource(KeyLookup):
                 },
             )
             return
-        self._keys = keys
+        # An unchanged key keeps its object: a verified-claims cache entry lasts only while the
+        # key that verified it is the one published, and a refresh is not a rotation.
+        self._keys = {kid: _unchanged(self._keys.get(kid), key) for kid, key in keys.items()}
         self._fetched_at = self._clock()
         LOGGER.info("jwks refreshed", extra={"known_kids": sorted(keys)})
 

@@ -92,6 +92,21 @@ def test_a_cached_token_is_judged_again_once_it_expires_or_its_key_changes(serve
     assert rejected.value.reason == reason
 
 
+def test_a_refresh_that_publishes_the_same_keys_keeps_the_cached_tokens(server):
+    # GIVEN a cached token
+    verifier, clock, counter = make(server)
+    token = mint(server, lifetime=7200)
+    verifier.verify(token)
+    verifier.verify(token)
+    # WHEN the key set is fetched again and has not changed (a refresh anyone can provoke with
+    # an unknown kid, once per cooldown)
+    clock.now += 3600
+    assert verifier.verify(token).claims["sub"] == "s"
+    # THEN the entry still answers: an unchanged key is the same key
+    assert server.jwks_fetches == 2
+    assert counter.verifications == 2
+
+
 def test_the_cache_is_bounded_and_keyed_by_digest_not_by_token(server):
     verifier, _, counter = make(server, max_entries=3)
     tokens = [mint(server, jti=str(i)) for i in range(5)]
