@@ -18,16 +18,12 @@ class SamconfigError(Exception):
     """samconfig.toml cannot be read; the message says why in one line."""
 
 
-def _overrides(value: object) -> dict[str, str]:
-    from devloop.parameters import parse_overrides  # needs the venv (SAM CLI): only for parameters
-
-    return parse_overrides(value)
-
-
 class DeploySettings(NamedTuple):
     stack_name: str
     region: str
-    parameter_overrides: dict[str, str]
+    # As written (a string or a list of strings): parsing it takes SAM CLI's parser, which only
+    # the venv has, and the Makefile reads the stack and region before `make install` has run.
+    parameter_overrides: object
 
 
 def deploy_settings(path: Path, environment: str = "default") -> DeploySettings:
@@ -45,7 +41,7 @@ def deploy_settings(path: Path, environment: str = "default") -> DeploySettings:
     return DeploySettings(
         stack_name=str(merged.get("stack_name") or ""),
         region=str(merged.get("region") or ""),
-        parameter_overrides=_overrides(merged.get("parameter_overrides")) if merged.get("parameter_overrides") else {},
+        parameter_overrides=merged.get("parameter_overrides") or "",
     )
 
 

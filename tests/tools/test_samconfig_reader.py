@@ -11,9 +11,9 @@ import pytest
 from tests.support import ROOT
 
 
-def read(config: Path, key: str) -> subprocess.CompletedProcess[str]:
+def read(config: Path, key: str, *python_flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools.samconfig", key, "--config", str(config)],
+        [sys.executable, *python_flags, "-m", "tools.samconfig", key, "--config", str(config)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -53,3 +53,15 @@ def test_a_broken_file_is_one_error_line(tmp_path: Path, text: str, problem: str
     assert answer.stderr.startswith(f"error: cannot read {config}: ")
     assert problem in answer.stderr
     assert answer.stderr.count("\n") == 1
+
+
+def test_the_stack_and_region_are_read_without_the_venv(tmp_path: Path):
+    # The Makefile reads them when it starts, before `make install` may have made .venv: with a
+    # bare interpreter (no site-packages, so no SAM CLI) and a guided deploy's saved parameters.
+    config = tmp_path / "samconfig.toml"
+    config.write_text(
+        'version = 0.1\n[default.deploy.parameters]\nstack_name = "saved"\nregion = "eu-west-1"\n'
+        'parameter_overrides = \'Issuer="https://t.example/" Audience="x"\'\n'
+    )
+    answers = [read(config, key, "-S") for key in ("stack_name", "region")]
+    assert [(a.returncode, a.stdout, a.stderr) for a in answers] == [(0, "saved\n", ""), (0, "eu-west-1\n", "")]
