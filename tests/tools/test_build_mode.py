@@ -36,11 +36,16 @@ def bin_dir(tmp_path: Path) -> Path:
     return directory
 
 
-def test_a_running_engine_means_the_build_image(bin_dir: Path, tmp_path: Path):
+def test_a_running_engine_means_the_build_image(bin_dir: Path, tmp_path: Path, monkeypatch):
     executable(bin_dir, "docker", "exit 0")
     executable(bin_dir, "python3.13", "exit 0")
+    monkeypatch.setattr("tools.build.emulation_missing", lambda architecture: False)
+    assert choose("auto", {"PATH": str(bin_dir)}, "arm64") == "container"
+    # End to end on this host: a Linux host of another CPU without QEMU cannot start the arm64
+    # image, and then the python3.13 on PATH builds instead (see the fallback test below).
+    expected = ["build"] if emulation_missing("arm64") else ["build", "--use-container"]
     assert build([bin_dir], tmp_path).returncode == 0
-    assert (tmp_path / "sam-calls").read_text().split() == ["build", "--use-container"]
+    assert (tmp_path / "sam-calls").read_text().split() == expected
 
 
 def test_no_engine_but_a_python313_means_a_build_without_containers(bin_dir: Path, tmp_path: Path):
