@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--issuer-port", default="3001", help="0 picks a free port")
     serve.add_argument("--issuer-also-on", action="append", help="extra address for the issuer (docker bridge)")
     serve.add_argument("--audience", default=DEFAULT_AUDIENCE)
-    serve.add_argument("--parameter", action="append", help="template parameter, Name=value (repeatable)")
     serve.add_argument(
         "--parameters", default="", help="template parameters as sam deploy --parameter-overrides takes them"
     )

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.template import yaml_error_message
+from jwt_core import ClaimRules
 
 # CloudFormation's Number is "an integer or float"; Python's float() would also take
 # "nan", "inf", "1_000" and surrounding spaces, none of which a deploy accepts.
@@ -115,6 +116,17 @@ def validate(template: Path | Mapping[str, Any], values: Mapping[str, str]) -> d
     for name, value in values.items():
         check(name, declared[name], value)
     return dict(values)
+
+
+def check_deployable(template: Path | Mapping[str, Any], values: Mapping[str, str]) -> dict[str, str]:
+    """``values`` as CloudFormation checks them, then as the Lambda authorizer would at start-up
+    (after a whole deploy): one ``ParameterError`` line for the first that fails."""
+    checked = validate(template, values)
+    try:
+        ClaimRules.from_config(checked.get("ScopeClaims"), checked.get("RequiredClaims"))
+    except ValueError as exc:
+        raise ParameterError(f"parameter RequiredClaims: {exc}") from None
+    return checked
 
 
 def check(name: str, spec: Mapping[str, Any], value: str) -> None:

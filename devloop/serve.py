@@ -18,7 +18,7 @@ from devloop.gateway import Gateway, Request, Response
 from devloop.httpserver import IDLE_TIMEOUT, WsgiServer, respond
 from devloop.issuer import DevIssuer, IssuerServer
 from devloop.lambdas import Functions
-from devloop.parameters import parse_overrides, parse_pairs, validate
+from devloop.parameters import check_deployable, parse_overrides
 from devloop.template import load_api
 from jwt_core import ClaimRules
 
@@ -157,16 +157,9 @@ def _user_parameters(args: argparse.Namespace) -> dict[str, str]:
     Only what the user gave: the dev issuer's own http:// Issuer is the local loop's, not theirs.
     """
     given = parse_overrides(args.parameters) if (args.parameters or "").strip() else {}
-    given.update(parse_pairs(args.parameter or []))
     if getattr(args, "issuers", 1) == 2 and "AdditionalIssuers" in given:
         raise ValueError("give AdditionalIssuers in PARAMS or ISSUERS=2 (the dev issuer's second tenant), not both")
-    validated = validate(Path(args.template), given)
-    try:
-        # What the authorizer itself would refuse at start-up, in its own words, before anything starts.
-        ClaimRules.from_config(validated.get("ScopeClaims"), validated.get("RequiredClaims"))
-    except ValueError as exc:
-        raise ValueError(f"parameter RequiredClaims: {exc}") from None
-    return validated
+    return check_deployable(Path(args.template), given)
 
 
 def banner(stack: LocalStack, template: str, parameters: dict[str, str]) -> str:

@@ -37,8 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "authorizer"))
 
 import jwks
-from devloop.parameters import ParameterError, parse_pairs, validate
-from jwt_core import ClaimRules
+from devloop.parameters import ParameterError, check_deployable, parse_pairs
 
 # One budget for discovery and keys together: generous next to the authorizer's 2 s, since a
 # slow laptop link should not fail the check, yet short enough to beat a deploy by far.
@@ -60,8 +59,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"preflight: error: {message} (see --help)\n")
 
 
-def check_parameters(template: Path, issuer: str, audience: str, pairs: list[str]) -> None:
-    """ISSUER, AUDIENCE and the ``--parameter`` pairs, against the template's Parameters."""
+def check_parameters(template: Path, issuer: str, audience: str, pairs: list[str]) -> dict[str, str]:
+    """ISSUER, AUDIENCE and the ``--parameter`` pairs, checked against the template's Parameters."""
     if not issuer.strip():
         raise PreflightError(
             'ISSUER is empty: give the issuer URL exactly as in your tokens\' "iss" claim '
@@ -77,12 +76,7 @@ def check_parameters(template: Path, issuer: str, audience: str, pairs: list[str
         if values.get(name, value) != value:
             raise PreflightError(f"--parameter {name}={values[name]} contradicts {variable} {value!r}: give it once")
         values[name] = value
-    validate(template, values)
-    try:
-        # What the Lambda authorizer would refuse at start-up (after a whole deploy), said now.
-        ClaimRules.from_config(values.get("ScopeClaims"), values.get("RequiredClaims"))
-    except ValueError as exc:
-        raise PreflightError(f"parameter RequiredClaims: {exc}") from None
+    return check_deployable(template, values)
 
 
 def check_issuer(issuer: str) -> str:
@@ -197,10 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--template", default="template.yaml")
     args = parser.parse_args(argv)
     try:
-        check_parameters(Path(args.template), args.issuer, args.audience, args.parameter)
+        values = check_parameters(Path(args.template), args.issuer, args.audience, args.parameter)
         # The Lambda authorizer's AdditionalIssuers are issuers too: each one's tokens need its keys.
-        others = [pair.partition("=")[2] for pair in args.parameter if pair.startswith("AdditionalIssuers=")]
-        issuers = [args.issuer, *(i.strip() for text in others for i in text.split(",") if i.strip())]
+        others = values.get("AdditionalIssuers", "").split(",")
+        issuers = [args.issuer, *(issuer.strip() for issuer in others if issuer.strip())]
         for issuer in issuers:
             if _skip_requested():
                 print(f"parameters valid; issuer {issuer} not checked ({SKIP_VARIABLE}=1)")

@@ -190,9 +190,13 @@ def test_busy_port_is_one_clear_line(stack: LocalStack):
 
 
 def test_a_malformed_template_parameter_is_one_clear_line():
-    result = _serve("--api-port", "0", "--issuer-port", "0", "--parameter", "RequiredScope")
+    # What make local PARAMS=RequiredScope passes on.
+    result = _serve("--api-port", "0", "--issuer-port", "0", "--parameters", "RequiredScope")
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["error: parameter 'RequiredScope' is not Name=value"]
+    assert result.stderr.strip().splitlines() == [
+        "error: parameters 'RequiredScope' are not Name=Value pairs as sam deploy --parameter-overrides takes "
+        "them (quote a value that holds spaces: Name='a b')"
+    ]
 
 
 @pytest.mark.parametrize(
