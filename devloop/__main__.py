@@ -8,9 +8,7 @@ import re
 import sys
 
 from devloop import DEFAULT_AUDIENCE
-from devloop.client import TokenError, request_token, token_url
-
-AUTH0_SETTINGS = ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE")
+from devloop.client import AUTH0_SETTINGS, TokenError, auth0_token, missing_auth0_settings, request_token, token_url
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -31,20 +29,11 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _auth0_token(args: argparse.Namespace) -> int:
-    settings = {name: os.environ.get(name, "").strip() for name in AUTH0_SETTINGS}
-    missing = [name for name, value in settings.items() if not value]
+    missing = missing_auth0_settings(os.environ)
     if missing:
         # Checked before any request: a half-configured tenant would otherwise fail on the network.
         raise ValueError(f"set {', '.join(missing)} (in the environment or .env) for make auth0-token")
-    token = request_token(
-        token_url(settings["AUTH0_DOMAIN"]),
-        unreachable_hint="check AUTH0_DOMAIN and the network",
-        client_id=settings["AUTH0_CLIENT_ID"],
-        client_secret=settings["AUTH0_CLIENT_SECRET"],
-        audience=settings["AUTH0_AUDIENCE"],
-        scope=args.scope,
-    )
-    print(token)
+    print(auth0_token(os.environ, args.scope))
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +25,8 @@ def token_url(domain_or_issuer: str) -> str:
 
 
 DEV_ISSUER_HINT = "is the issuer running? try: make local"
+# What a client-credentials token from an Auth0 tenant takes (make auth0-token, make smoke).
+AUTH0_SETTINGS = ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE")
 
 
 def _default_hint(url: str) -> str:
@@ -69,3 +72,24 @@ def _error_text(body: str) -> str:
     if isinstance(parsed, dict):
         return str(parsed.get("error_description") or parsed.get("error") or parsed)[:200]
     return str(parsed)[:200]
+
+
+def missing_auth0_settings(env: Mapping[str, str]) -> list[str]:
+    """The ``AUTH0_SETTINGS`` that ``env`` lacks (checked before any request is made)."""
+    return [name for name in AUTH0_SETTINGS if not env.get(name, "").strip()]
+
+
+def auth0_token(env: Mapping[str, str], scope: str = "", *, limited: bool = False) -> str:
+    """A client-credentials token from the tenant ``env``'s ``AUTH0_*`` settings name.
+
+    ``limited``: from the application in ``AUTH0_LIMITED_CLIENT_ID``/``_SECRET`` instead.
+    """
+    prefix = "AUTH0_LIMITED_" if limited else "AUTH0_"
+    return request_token(
+        token_url(env["AUTH0_DOMAIN"].strip()),
+        unreachable_hint="check AUTH0_DOMAIN and the network",
+        client_id=env.get(f"{prefix}CLIENT_ID", "").strip(),
+        client_secret=env.get(f"{prefix}CLIENT_SECRET", "").strip(),
+        audience=env["AUTH0_AUDIENCE"].strip(),
+        scope=scope,
+    )

@@ -24,10 +24,8 @@ from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devloop.client import TokenError, request_token, token_url
+from devloop.client import TokenError, auth0_token, missing_auth0_settings
 from devloop.issuer import flip_signature
-
-REQUIRED = ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE")
 
 
 class SmokeError(Exception):
@@ -101,23 +99,11 @@ def status_of(check: Check) -> int:
 
 
 def run(env: Mapping[str, str], outputs: Mapping[str, str], parameters: Mapping[str, str]) -> int:
-    url = token_url(env["AUTH0_DOMAIN"])
     required_scope = parameters.get("RequiredScope", "")
-    token = request_token(
-        url,
-        client_id=env["AUTH0_CLIENT_ID"],
-        client_secret=env["AUTH0_CLIENT_SECRET"],
-        audience=env["AUTH0_AUDIENCE"],
-        scope=required_scope,
-    )
+    token = auth0_token(env, required_scope)
     limited = None
     if required_scope and env.get("AUTH0_LIMITED_CLIENT_ID"):
-        limited = request_token(
-            url,
-            client_id=env["AUTH0_LIMITED_CLIENT_ID"],
-            client_secret=env.get("AUTH0_LIMITED_CLIENT_SECRET", ""),
-            audience=env["AUTH0_AUDIENCE"],
-        )
+        limited = auth0_token(env, limited=True)
     checks, skipped = plan(outputs, token, required_scope, limited)
     failures = 0
     for check in checks:
@@ -148,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = dict(os.environ)
     stack = env.get("STACK_NAME") or env.get("AWS_SAM_STACK_NAME")
-    missing = [name for name in REQUIRED if not env.get(name)]
+    missing = missing_auth0_settings(env)
     if not args.api_endpoint and not stack:
         missing.insert(0, "STACK_NAME")
     if missing:
