@@ -121,15 +121,31 @@ def test_gateway_rows_are_reported():
     assert any(n.startswith("built-in JWT authorizer") for n in names)
 
 
+def kilobytes(cell: str) -> float:
+    return float(cell.removesuffix(" kB").replace(",", ""))
+
+
 def test_package_rows_show_the_package_now_and_the_one_before():
     # Each row either has its size or says why not (pip could not fetch the arm64 wheels).
-    names = list(table_rows(bench("--only", "packages")))
+    rows = table_rows(bench("--only", "packages"))
     for label in (
         "AuthorizerFunction package",
         "previous AuthorizerFunction package (+ PyJWT==2.15.1)",
         "TestRouteFunction package",
     ):
-        assert any(name.startswith(label) for name in names), f"{label!r} missing in {names}"
+        found = [name for name in rows if name.startswith(label)]
+        assert found, f"{label!r} missing in {list(rows)}"
+        if any("n/a" in name for name in found):
+            continue
+        sizes = {name: kilobytes(rows[name][1]) for name in found}
+        assert len(sizes) == 2 and all(size > 0 for size in sizes.values()), sizes  # zipped and unzipped
+        zipped = next(size for name, size in sizes.items() if name.endswith(", zipped"))
+        assert zipped < max(sizes.values()), sizes
+    # Leaving PyJWT out makes the authorizer's package smaller, unless pip could fetch neither.
+    now = rows.get("AuthorizerFunction package (arm64, cp313 wheels), zipped")
+    before = rows.get("previous AuthorizerFunction package (+ PyJWT==2.15.1) (arm64, cp313 wheels), zipped")
+    if now and before:
+        assert kilobytes(now[1]) < kilobytes(before[1])
 
 
 def test_bad_arguments_are_one_clear_line():
