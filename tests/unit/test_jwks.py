@@ -280,17 +280,39 @@ def test_keys_that_must_not_be_trusted_are_skipped_and_logged_once_by_kid(caplog
     )
 
 
-def test_each_address_of_a_host_gets_only_the_time_left(server, monkeypatch: pytest.MonkeyPatch):
-    # GIVEN a host name whose first address refuses and whose second answers
+def _host_with_addresses(monkeypatch: pytest.MonkeyPatch, *targets: tuple[str, int]) -> None:
+    """``issuer.test`` resolves to ``targets``, in that order."""
     real = socket.getaddrinfo
-    dead, live = ("127.0.0.1", free_port()), ("127.0.0.1", server.server_address[1])
 
-    def two_addresses(host, port, *args):
+    def addresses(host, port, *args):
         if host != "issuer.test":
             return real(host, port, *args)
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", dead), (socket.AF_INET, socket.SOCK_STREAM, 6, "", live)]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", target) for target in targets]
 
-    monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+    monkeypatch.setattr(socket, "getaddrinfo", addresses)
+
+
+def test_a_key_fetch_through_many_slow_addresses_ends_at_its_deadline(monkeypatch):
+    # GIVEN a host with three addresses, none of which completes a connection (a full listen queue)
+    with socket.socket() as stuck:
+        stuck.bind(("127.0.0.1", 0))
+        stuck.listen(0)
+        with socket.create_connection(stuck.getsockname()):  # takes the queue's only place
+            _host_with_addresses(monkeypatch, *[stuck.getsockname()] * 3)
+            # WHEN the keys are fetched through that host with half a second left
+            started = time.monotonic()
+            with pytest.raises(jwks.JwksError):
+                jwks.fetch_json("http://issuer.test/jwks.json", issuer="http://issuer.test/", deadline=started + 0.5)
+            elapsed = time.monotonic() - started
+    # THEN the first address uses the half second up and the others get none of their own
+    # (http.client alone gives each address the whole timeout: 1.5 s here)
+    assert elapsed < 1.2, elapsed
+
+
+def test_each_address_of_a_host_gets_only_the_time_left(server, monkeypatch: pytest.MonkeyPatch):
+    # GIVEN a host name whose first address refuses and whose second answers
+    _host_with_addresses(monkeypatch, ("127.0.0.1", free_port()), ("127.0.0.1", server.server_address[1]))
+    live = ("127.0.0.1", server.server_address[1])
     # THEN the second is tried within the same deadline, and a passed deadline tries none
     with jwks._connect_by(time.monotonic() + 2, ("issuer.test", 443)) as sock:
         assert sock.getpeername() == live
