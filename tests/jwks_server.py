@@ -3,7 +3,7 @@
 Modes for the key set (discovery is always answered, from ``discovery()``):
 ``ok``, ``500``, ``garbage``, ``empty``, ``huge``, ``slow`` (sleeps, then answers),
 ``drip`` (the key set in ``drip_pieces`` pieces, ``drip_seconds`` apart), ``nested``
-(``[`` x 100000), ``redirect`` (302 to ``redirect_to``). With a ``TestCA`` it speaks HTTPS.
+(``[`` x 100000), ``redirect`` (302 to ``redirect_to``). With a ``LocalCA`` it speaks HTTPS.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.tls import TestCA
+from devloop.tls import LocalCA
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -67,7 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
 class FaultyJwksServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, jwks: dict[str, Any], issuer: str | None = None, tls: TestCA | None = None) -> None:
+    def __init__(self, jwks: dict[str, Any], issuer: str | None = None, tls: LocalCA | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         if tls is not None:
             self.socket = tls.server_context().wrap_socket(self.socket, server_side=True)

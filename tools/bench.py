@@ -184,15 +184,12 @@ class TlsIssuer:
     """
 
     def __init__(self) -> None:
-        import trustme
-
         from devloop.issuer import DevIssuer
+        from devloop.tls import LocalCA
 
-        ca = trustme.CA()
-        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_context)
+        ca = LocalCA()
         self._server = _IssuerHttpServer(("127.0.0.1", 0), _IssuerHandler)
-        self._server.socket = server_context.wrap_socket(self._server.socket, server_side=True)
+        self._server.socket = ca.server_context().wrap_socket(self._server.socket, server_side=True)
         port = self._server.server_address[1]
         self.issuer: DevIssuer = DevIssuer(issuer=f"https://127.0.0.1:{port}/", default_audience=AUDIENCE)
         # The documents never change in a run: made once, so serving them costs the same every time.
@@ -207,7 +204,7 @@ class TlsIssuer:
         handle.close()
         self.bundle = Path(handle.name)
         system = Path(ssl.get_default_verify_paths().cafile or "")
-        self.bundle.write_bytes((system.read_bytes() if system.is_file() else b"") + ca.cert_pem.bytes())
+        self.bundle.write_bytes((system.read_bytes() if system.is_file() else b"") + ca.pem)
         self._thread = threading.Thread(target=self._server.serve_forever, name="bench-issuer", daemon=True)
         self._thread.start()
 

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from devloop.issuer import new_rsa_key, public_jwk
 from devloop.parameters import ParameterError, format_override, parse_overrides
+from devloop.tls import LocalCA
 from tests.jwks_server import FaultyJwksServer, running
 from tests.support import ROOT
-from tests.tls import TestCA
 from tools.deploy import FIRST_DEPLOY_WITHOUT_TERMINAL
 
 FAKE_SAM = Path(__file__).with_name("fake_sam.py")
@@ -162,8 +162,8 @@ def test_without_a_saved_region_delete_leaves_it_to_the_aws_configuration():
 
 # ---------------------------------------------------------------- deploy: one command for people, one for CI
 @pytest.fixture(scope="module")
-def tls_issuer() -> Iterator[tuple[str, TestCA]]:
-    ca = TestCA()
+def tls_issuer() -> Iterator[tuple[str, LocalCA]]:
+    ca = LocalCA()
     with running(FaultyJwksServer({"keys": [public_jwk(new_rsa_key(), "k1")]}, tls=ca)) as server:
         yield server.issuer, ca
 

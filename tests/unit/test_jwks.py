@@ -13,10 +13,10 @@ import pytest
 
 import jwks
 from devloop.issuer import new_rsa_key, public_jwk
+from devloop.tls import LocalCA
 from jwks import KeySource, discovery_url, parse_jwks
 from tests.jwks_server import FaultyJwksServer, running
 from tests.support import FakeClock, free_port
-from tests.tls import TestCA
 
 KEY_A, KEY_B = new_rsa_key(), new_rsa_key()
 JWKS_A = {"keys": [public_jwk(KEY_A, "a")]}
@@ -130,14 +130,14 @@ def test_parse_jwks_keeps_only_public_rsa_signing_keys():
 
 # ---------------------------------------------------------------- a hostile or broken issuer
 @pytest.fixture
-def tls_ca(monkeypatch: pytest.MonkeyPatch) -> TestCA:
+def tls_ca(monkeypatch: pytest.MonkeyPatch) -> LocalCA:
     """A CA made now; the key client trusts it through SSL_CERT_FILE, as it would a public CA."""
-    ca = TestCA()
+    ca = LocalCA()
     monkeypatch.setenv("SSL_CERT_FILE", str(ca.bundle))
     return ca
 
 
-def test_a_redirect_to_plain_http_is_never_followed(tls_ca: TestCA):
+def test_a_redirect_to_plain_http_is_never_followed(tls_ca: LocalCA):
     # GIVEN an https key URL that answers 302 with a plain-http URL serving an attacker's key
     with (
         running(FaultyJwksServer({"keys": [public_jwk(KEY_B, "b")]})) as plain,

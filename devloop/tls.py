@@ -1,7 +1,7 @@
-"""TLS for the servers tests run on 127.0.0.1: a CA and a certificate made at test time.
+"""TLS for issuers served on 127.0.0.1 (tests, make bench): a CA and a certificate made now.
 
-Real issuers serve discovery and keys over HTTPS, so the tests that care do too: the server
-side wraps its socket with ``server_context()``, and clients trust the CA through
+Real issuers serve discovery and keys over HTTPS, so the tests and the benchmark do too: the
+server side wraps its socket with ``server_context()``, and clients trust the CA through
 ``client_context()`` (in process) or ``bundle`` (``SSL_CERT_FILE`` for a subprocess).
 """
 
@@ -15,9 +15,7 @@ from pathlib import Path
 import trustme
 
 
-class TestCA:
-    __test__ = False  # a helper, not a pytest test class
-
+class LocalCA:
     def __init__(self) -> None:
         self._ca = trustme.CA()
         self._cert = self._ca.issue_cert("127.0.0.1", "localhost")
@@ -32,11 +30,16 @@ class TestCA:
         self._ca.configure_trust(context)
         return context
 
+    @property
+    def pem(self) -> bytes:
+        """The CA certificate, PEM-encoded."""
+        return bytes(self._ca.cert_pem.bytes())
+
     @cached_property
     def bundle(self) -> Path:
         """The CA certificate as a PEM file, for ``SSL_CERT_FILE``."""
-        handle = tempfile.NamedTemporaryFile(prefix="test-ca-", suffix=".pem", delete=False)  # noqa: SIM115
+        handle = tempfile.NamedTemporaryFile(prefix="local-ca-", suffix=".pem", delete=False)  # noqa: SIM115
         handle.close()
         path = Path(handle.name)
-        self._ca.cert_pem.write_to_path(str(path))
+        path.write_bytes(self.pem)
         return path
