@@ -31,6 +31,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 # So that `python tools/preflight.py` works too, not only `PYTHONPATH=src/authorizer python -m ...`.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -118,6 +119,11 @@ def _fetch(url: str, issuer: str, deadline: float, what: str) -> Any:
         # context=None: the default trust store, which honours SSL_CERT_FILE.
         return jwks.fetch_json(url, issuer=issuer, deadline=deadline, context=None)
     except jwks.JwksError as exc:
+        try:
+            # As the authorizer logs it: no userinfo or query, where a credential could be.
+            url = jwks.shown_url(urlsplit(url))
+        except ValueError:
+            pass
         words = _in_words(exc.__cause__)
         if words:
             raise PreflightError(f"cannot read {what} at {url}: {words}") from exc

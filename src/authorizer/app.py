@@ -39,7 +39,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from jwks import KeySource
 from jwt_core import (
@@ -62,6 +62,21 @@ from jwt_core import (
 
 LOGGER = logging.getLogger("authorizer")
 LOGGER.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+
+
+def _seconds(name: str, default: str) -> float:
+    """A duration setting: a plain decimal number of seconds, 0 or more (no nan, inf or sign games)."""
+    text = os.environ.get(name, "").strip() or default
+    if not re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", text):
+        raise RuntimeError(f"environment variable {name} must be a number of seconds, 0 or more (got {text!r})")
+    return float(text)
+
+
+def _whole(name: str, default: str) -> int:
+    text = os.environ.get(name, "").strip() or default
+    if not re.fullmatch(r"[0-9]+", text):
+        raise RuntimeError(f"environment variable {name} must be a whole number, 0 or more (got {text!r})")
+    return int(text)
 
 
 def _required(name: str) -> str:
@@ -91,10 +106,10 @@ if SECRET_PARAMETER:
 else:
     # Each issuer its own key set, from its own discovery document: a key one issuer publishes
     # never verifies a token that names another.
-    cooldown = float(os.environ.get("JWKS_COOLDOWN_SECONDS", "60"))
+    cooldown = _seconds("JWKS_COOLDOWN_SECONDS", "60")
     KEYS = {issuer: KeySource(issuer=issuer, jwks_uri=JWKS_URI, cooldown=cooldown) for issuer in ISSUERS}
     ALGORITHMS = frozenset(parse_list(os.environ.get("ALLOWED_ALGORITHMS"))) or DEFAULT_ALGORITHMS
-CACHE_SIZE = int(os.environ.get("VERIFIED_CACHE_SIZE", "1024"))
+CACHE_SIZE = _whole("VERIFIED_CACHE_SIZE", "1024")
 VERIFIER = JwtVerifier(
     issuers=KEYS,
     audiences=AUDIENCES,
@@ -183,55 +198,80 @@ def decide(authorization: str | None, route_key: object = None) -> Decision:
     return decision
 
 
-def stage_wide_resource(method_arn: object) -> str | None:
-    """``arn:...:API/STAGE/*`` from a REST ``methodArn``, so a cached allow fits every route.
+class RestRequest(NamedTuple):
+    """A REST ``methodArn`` taken apart: ``arn:...:API_ID/STAGE`` and the request's method and path."""
 
-    API Gateway caches a REST authorizer's policy per token and reuses it for other methods and
-    resources; a policy naming only the first ``methodArn`` would then deny them (random 403s).
+    stage: str
+    method: str
+    path: str
+
+    @property
+    def arn(self) -> str:
+        return f"{self.stage}/{self.method}{self.path}"
+
+
+_REST_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def rest_request(method_arn: object) -> RestRequest | None:
+    """The request a REST ``methodArn`` names, or None for anything else.
+
+    ``arn:PARTITION:execute-api:REGION:ACCOUNT:API_ID/STAGE/METHOD/PATH``, PATH as requested.
+    An ARN holding ``*`` or ``?`` is refused: in a policy they are IAM wildcards, so an answer
+    written for it would cover other requests.
     """
-    if not isinstance(method_arn, str) or not method_arn.startswith("arn:"):
+    if not isinstance(method_arn, str) or not method_arn.startswith("arn:") or "*" in method_arn or "?" in method_arn:
         return None
-    prefix, _, path = method_arn.partition("/")
-    stage = path.split("/", 1)[0]
-    if prefix.count(":") != 5 or not stage:
+    prefix, _, rest = method_arn.partition("/")
+    stage, _, rest = rest.partition("/")
+    method, slash, path = rest.partition("/")
+    if prefix.count(":") != 5 or not stage or method not in _REST_METHODS or not slash:
         return None
-    return f"{prefix}/{stage}/*"
+    return RestRequest(f"{prefix}/{stage}", method, "/" + path)
 
 
-def rest_resource(stage_prefix: str, route_key: str) -> str | None:
-    """The ``execute-api`` ARN pattern of a route key (``GET /items/{id}`` -> ``.../GET/items/*``)."""
-    method, _, path = route_key.partition(" ")
-    if not path:
-        return None
-    path = re.sub(r"\{[^/]*\}", "*", path)
-    return f"{stage_prefix}/{'*' if method == 'ANY' else method}{path}"
-
-
-def rest_policy(decision: Decision, method_arn: object) -> tuple[list[dict[str, Any]], bool]:
+def rest_policy(decision: Decision, request: RestRequest) -> tuple[list[dict[str, Any]], bool]:
     """IAM statements for a verified token, and whether they allow anything at all.
 
-    Allow the stage when the default rule holds and deny each route whose own rule fails;
-    otherwise allow only the routes whose own rule holds. Explicit denies win in IAM, so one
-    cached policy answers every route the same way a fresh call would.
+    API Gateway may cache the policy per token and reuse it for other methods and paths, so
+    every statement must be right for every request it covers, not only for this one:
+
+    - Route keys that are all one method and one exact path (``SCOPE_RULES.literal``): allow
+      the stage when the default rule holds and deny each route whose own rule fails; else
+      allow exactly the routes whose own rule holds. Each ARN names one route, so the cached
+      policy answers every request as a fresh call would.
+    - Any ``{param}``, ``{proxy+}`` or ``ANY`` key: IAM's ``*`` matches across ``/`` and any
+      method, so no pattern can name such a route alone. The answer is for this request's own
+      method and path only (its route chosen as API Gateway chooses). A cached copy then covers
+      nothing else: another path gets 403 until the authorizer is asked for it, which it is when
+      the identity sources include the method and path, or with the cache off (docs/security.md).
     """
-    stage = stage_wide_resource(method_arn)
-    if not decision.allowed or stage is None:
-        return [_statement("Deny", [stage or "*"])], False
-    prefix = stage.removesuffix("/*")
+    stage_wide = f"{request.stage}/*"
+    if not decision.allowed:
+        return [_statement("Deny", [stage_wide])], False
+    if not SCOPE_RULES.literal:
+        allowed = scopes_satisfied(decision.scopes, rest_required(request))
+        return [_statement("Allow" if allowed else "Deny", [request.arn])], allowed
     passing: list[str] = []
     failing: list[str] = []
     for route_key, required in SCOPE_RULES.routes.items():
-        resource = rest_resource(prefix, route_key)
-        if resource is not None:
-            (passing if scopes_satisfied(decision.scopes, required) else failing).append(resource)
+        method, _, path = route_key.partition(" ")
+        if path:  # $default is an HTTP API route: no REST request reaches it
+            arn = f"{request.stage}/{method}{path}"
+            (passing if scopes_satisfied(decision.scopes, required) else failing).append(arn)
     if scopes_satisfied(decision.scopes, SCOPE_RULES.default):
-        statements = [_statement("Allow", [stage])]
+        statements = [_statement("Allow", [stage_wide])]
         if failing:
             statements.append(_statement("Deny", failing))
         return statements, True
     if passing:
         return [_statement("Allow", passing)], True
-    return [_statement("Deny", [stage])], False
+    return [_statement("Deny", [stage_wide])], False
+
+
+def rest_required(request: RestRequest) -> tuple[str, ...]:
+    """The scopes this REST request's route needs: its ``ROUTE_SCOPES`` entry, else the default."""
+    return SCOPE_RULES.required(SCOPE_RULES.route_for(request.method, request.path))
 
 
 def _statement(effect: str, resources: list[str]) -> dict[str, Any]:
@@ -239,17 +279,27 @@ def _statement(effect: str, resources: list[str]) -> dict[str, Any]:
 
 
 def policy_response(decision: Decision, method_arn: object) -> tuple[dict[str, Any], Decision]:
-    """The REST (v1) answer: an IAM policy, principal and context; and the decision logged."""
-    statements, allows = rest_policy(decision, method_arn)
-    if decision.allowed and not allows:
-        reason = "insufficient_scope" if stage_wide_resource(method_arn) else "bad_method_arn"
-        decision = Decision(False, reason, decision.scopes, log=decision.log)
+    """The REST (v1) answer: an IAM policy, principal and context; and the decision logged.
+
+    The decision logged is this request's: a policy may allow other routes and not this one.
+    """
+    request = rest_request(method_arn)
+    logged = decision
+    if request is None:
+        statements, allows = [_statement("Deny", ["*"])], False
+        if decision.allowed:
+            logged = Decision(False, "bad_method_arn", decision.scopes, log=decision.log)
+    else:
+        statements, allows = rest_policy(decision, request)
+        if decision.allowed and not scopes_satisfied(decision.scopes, rest_required(request)):
+            logged = Decision(False, "insufficient_scope", decision.scopes, log=decision.log)
     response = {
-        "principalId": decision.context.get("sub") or "anonymous",
+        "principalId": (decision.context.get("sub") if allows else None) or "anonymous",
         "policyDocument": {"Version": "2012-10-17", "Statement": statements},
+        # The context goes with any allow: a cached policy may admit other routes with it.
         "context": decision.context if allows else {},
     }
-    return response, decision
+    return response, logged
 
 
 def _answer_rest(event: Mapping[str, Any]) -> tuple[dict[str, Any], Decision]:

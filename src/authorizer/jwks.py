@@ -18,8 +18,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import functools
 import http.client
@@ -36,7 +34,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
 
-from jwt_core import RSA_ALGORITHMS, KeyLookup, VerificationKey
+from jwt_core import RSA_ALGORITHMS, KeyLookup, VerificationKey, b64url_decode
 
 LOGGER = logging.getLogger("authorizer.jwks")
 
@@ -72,9 +70,21 @@ def check_url(url: object, issuer: str) -> SplitResult:
     raise JwksError(f"refusing a non-https key URL: {parts.scheme}://{host}")
 
 
+def shown_url(parts: SplitResult) -> str:
+    """A URL as logs and errors may show it: no userinfo, query or fragment, which can hold secrets."""
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
 def fetch_json(url: str, *, issuer: str, deadline: float, context: ssl.SSLContext | None = None) -> Any:
-    """GET a JSON document by ``deadline`` (``time.monotonic()``), size-capped, redirects not followed."""
+    """GET a JSON document by ``deadline`` (``time.monotonic()``), size-capped, redirects not followed.
+
+    Errors name the URL without its userinfo and query (``shown_url``): a ``JWKS_URI`` may
+    carry a token there, and the errors are logged.
+    """
     parts = check_url(url, issuer)
+    url = shown_url(parts)
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise JwksError(f"no time left to fetch {url}")
@@ -150,26 +160,43 @@ def _abort(sock: socket.socket | None) -> None:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def _uint(value: object) -> int:
+def _uint(value: object, name: str) -> int:
+    """A JWK's base64url unsigned integer (RFC 7518 6.3.1), decoded as strictly as a token segment."""
     if not isinstance(value, str) or not value:
-        raise ValueError("not a base64url integer")
+        raise _Untrusted(f"{name} is not a base64url integer")
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        raise ValueError("not a base64url integer") from None
-    return int.from_bytes(raw, "big")
+        return int.from_bytes(b64url_decode(value), "big")
+    except ValueError:
+        raise _Untrusted(f"{name} is not a base64url integer") from None
 
 
-def _why_untrusted(jwk: Mapping[str, Any]) -> str | None:
-    if jwk.get("use", "sig") != "sig":
-        return f"use {jwk.get('use')!r} is not sig"
+class _Untrusted(Exception):
+    """Why one key of a set is not used (the message is logged with its kid)."""
+
+
+def _rsa_key(jwk: Mapping[str, Any]) -> VerificationKey:
+    """The key one JWK describes, or ``_Untrusted`` with why not: each key is judged alone."""
+    use = jwk.get("use", "sig")
+    if use != "sig":
+        raise _Untrusted(f"use {use!r} is not sig")
     key_ops = jwk.get("key_ops")
     if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
-        return "key_ops lacks verify"
+        raise _Untrusted("key_ops lacks verify")
     alg = jwk.get("alg")
-    if alg is not None and alg not in RSA_ALGORITHMS:
-        return f"alg {alg} is not an RSA signature algorithm"
-    return None
+    if alg is not None and not (isinstance(alg, str) and alg in RSA_ALGORITHMS):
+        raise _Untrusted(f"alg {alg if isinstance(alg, str) else repr(alg)} is not an RSA signature algorithm")
+    n, e = _uint(jwk.get("n"), "n"), _uint(jwk.get("e"), "e")
+    # An RSA modulus is a product of two odd primes, and its exponent is odd (RFC 8017 3.1).
+    if n % 2 == 0 or e % 2 == 0:
+        raise _Untrusted("modulus or exponent is even")
+    try:
+        # Only the public members: a JWKS that leaks "d" must not make us hold a private key.
+        public = RSAPublicNumbers(e, n).public_key()
+    except ValueError as exc:
+        raise _Untrusted(f"not an RSA public key ({exc})") from None
+    if public.key_size < MIN_RSA_BITS:
+        raise _Untrusted(f"key under {MIN_RSA_BITS} bits")
+    return VerificationKey(public, alg)
 
 
 def _unchanged(old: VerificationKey | None, new: VerificationKey) -> VerificationKey:
@@ -180,7 +207,11 @@ def _unchanged(old: VerificationKey | None, new: VerificationKey) -> Verificatio
 
 
 def parse_jwks(document: Any) -> dict[str, VerificationKey]:
-    """Usable RSA signing keys by ``kid``. Keys we cannot use or must not trust are skipped."""
+    """Usable RSA signing keys by ``kid``. Keys we cannot use or must not trust are skipped.
+
+    Each key is judged alone: whatever is wrong with one (a member of the wrong type, a bad
+    number) skips that key, logged by its kid, and never the whole set.
+    """
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise JwksError("not a JWKS document")
     candidates = [
@@ -193,21 +224,15 @@ def parse_jwks(document: Any) -> dict[str, VerificationKey]:
     skipped: dict[str, str] = {}
     for jwk in candidates:
         kid = jwk["kid"]
-        # Which of two keys a kid means is not ours to guess: use neither.
-        why = "kid appears more than once" if listed[kid] > 1 else _why_untrusted(jwk)
-        if why is None:
-            try:
-                # Only the public members: a JWKS that leaks "d" must not make us hold a private key.
-                public = RSAPublicNumbers(_uint(jwk.get("e")), _uint(jwk.get("n"))).public_key()
-            except (ValueError, TypeError):
-                continue
-            if public.key_size < MIN_RSA_BITS:
-                why = f"key under {MIN_RSA_BITS} bits"
-            else:
-                alg = jwk.get("alg")
-                keys[kid] = VerificationKey(public, alg if isinstance(alg, str) else None)
-        if why is not None:
-            skipped[kid] = why
+        try:
+            if listed[kid] > 1:
+                # Which of two keys a kid means is not ours to guess: use neither.
+                raise _Untrusted("kid appears more than once")
+            keys[kid] = _rsa_key(jwk)
+        except _Untrusted as untrusted:
+            skipped[kid] = str(untrusted)
+        except Exception as exc:  # anything a hostile key provokes costs that key only
+            skipped[kid] = f"unreadable ({type(exc).__name__})"
     if skipped:
         LOGGER.warning("jwks keys skipped", extra={"skipped": [f"{kid}: {why}" for kid, why in skipped.items()]})
     if not keys:

@@ -70,6 +70,16 @@ MAX_TOKEN_LENGTH = 8192
 # RFC 7519 NumericDate values we accept: seconds from 1970 to the end of year 9999.
 MAX_NUMERIC_DATE = 253402300799
 _BEARER = re.compile(r"(?i)bearer(?:[ \t]+|$)")
+# RFC 6749 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); a scope string is tokens and spaces.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
+_SCOPE_STRING = re.compile(r"[\x20\x21\x23-\x5B\x5D-\x7E]*")
+# Claims and headers deeper than this are refused (``malformed``): real tokens nest three or
+# four levels (Keycloak's resource_access.CLIENT.roles), and nothing downstream, such as the
+# built-in authorizer's claim flattening, then has to walk an attacker's 600-level array.
+MAX_JSON_DEPTH = 32
+# A \u escape of a UTF-16 surrogate: the only way a lone surrogate gets into a parsed string.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class TokenRejected(Exception):
@@ -200,18 +210,29 @@ def token_scopes(claims: Mapping[str, Any], names: Iterable[str] = BUILT_IN_SCOP
     """Scopes granted by the claims ``names``: a string of space-separated scopes, or an array
     (``scp``, ``permissions``; not ``scope``, which is a string).
 
-    Strings split on the space character alone (RFC 6749 3.3): a tab, NBSP or other Unicode
-    space inside ``"write:x\u00a0read:x"`` keeps it one (useless) scope, never two. Of an
-    array only the strings count; a claim of any other type grants nothing.
+    Only RFC 6749 3.3 scope-tokens count (printable ASCII but space, ``"`` and ``\\``). Strings
+    split on the space character alone: a tab, NBSP or other Unicode space inside
+    ``"write:x\u00a0read:x"`` makes one invalid token, which grants nothing, never two. An
+    array element is one scope-token or nothing: ``"read:x write:y"`` in ``permissions`` grants
+    neither, so the space-joined scopes an integration receives can never be read as granting
+    what the token was not given. A claim of any other type grants nothing.
     """
     found: list[str] = []
     for name in names:
         value = claims.get(name)
         if isinstance(value, str):
-            found += value.split(" ")
+            if _SCOPE_STRING.fullmatch(value):  # the usual case: only scope-tokens and spaces
+                found += value.split(" ")
+            else:
+                found += [s for s in value.split(" ") if _SCOPE_TOKEN.fullmatch(s)]
         elif isinstance(value, list) and name != "scope":  # RFC 6749's scope is a string, always
-            found += [s for s in value if isinstance(s, str)]
+            found += [s for s in value if isinstance(s, str) and _SCOPE_TOKEN.fullmatch(s)]
     return [s for s in dict.fromkeys(found) if s]
+
+
+def scope_token(value: object) -> bool:
+    """Is ``value`` one RFC 6749 3.3 scope-token (what a configured scope must be)?"""
+    return isinstance(value, str) and _SCOPE_TOKEN.fullmatch(value) is not None
 
 
 def scopes_satisfied(granted: Iterable[str], required: Iterable[str]) -> bool:
@@ -220,7 +241,9 @@ def scopes_satisfied(granted: Iterable[str], required: Iterable[str]) -> bool:
     return not required_set or not required_set.isdisjoint(granted)
 
 
-_ROUTE_KEY = r"\$default|(?:ANY|GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) /[^\s]*"
+# API Gateway route keys. "*" and "?" are refused in paths: no API Gateway path holds them, and
+# in an execute-api ARN they are IAM wildcards, so a REST policy naming the route would cover others.
+_ROUTE_KEY = re.compile(r"\$default|(?:ANY|GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) /[^\s*?]*")
 
 
 class ScopeRules:
@@ -243,15 +266,19 @@ class ScopeRules:
         raw = json_setting("ROUTE_SCOPES", routes_json, "route key to scopes")
         routes: dict[str, tuple[str, ...]] = {}
         for route_key, scopes in raw.items():
-            if not re.fullmatch(_ROUTE_KEY, route_key):
+            if not _ROUTE_KEY.fullmatch(route_key):
                 raise ValueError(f'ROUTE_SCOPES key {route_key!r} is not a route key like "GET /path"')
-            if isinstance(scopes, str):
-                routes[route_key] = parse_list(scopes)
-            elif isinstance(scopes, list) and all(isinstance(s, str) and s and " " not in s for s in scopes):
-                routes[route_key] = tuple(scopes)
-            else:
-                raise ValueError(f"ROUTE_SCOPES[{route_key!r}] must be a list of scope strings")
-        return cls(parse_list(default), routes)
+            listed = parse_list(scopes) if isinstance(scopes, str) else scopes
+            if not isinstance(listed, (list, tuple)) or not all(scope_token(s) for s in listed):
+                raise ValueError(
+                    f"ROUTE_SCOPES[{route_key!r}] must be a list of scope strings, each an RFC 6749 scope-token"
+                )
+            routes[route_key] = tuple(listed)
+        default_scopes = parse_list(default)
+        bad = [s for s in default_scopes if not scope_token(s)]
+        if bad:
+            raise ValueError(f"REQUIRED_SCOPES holds {bad[0]!r}, which is not an RFC 6749 scope-token")
+        return cls(default_scopes, routes)
 
     @property
     def route_specific(self) -> bool:
@@ -262,17 +289,85 @@ class ScopeRules:
             return self.routes[route_key]
         return self.default
 
+    @property
+    def literal(self) -> bool:
+        """Is every REST-relevant route key one method and one exact path (no ``ANY``, no ``{}``)?
+
+        Only then can an IAM policy name each route without covering another: ``{id}`` and
+        ``ANY`` would become ``*``, which in an ``execute-api`` ARN matches across ``/`` too.
+        """
+        return all(key == "$default" or not (key.startswith("ANY ") or "{" in key) for key in self.routes)
+
+    def route_for(self, method: str, path: str) -> str | None:
+        """The route key API Gateway would choose for ``method path`` among ours, if any.
+
+        Segment by segment, an exact segment beats ``{param}``, which beats a greedy
+        ``{proxy+}``; then a route for the method itself beats ``ANY``. ``$default`` has no
+        path and never matches here.
+        """
+        segments = path.split("/")[1:]
+        best: tuple[tuple[int, ...], str] | None = None
+        for key in self.routes:
+            route_method, _, route_path = key.partition(" ")
+            if route_method not in (method, "ANY") or not route_path:
+                continue
+            rank = _path_rank(route_path.split("/")[1:], segments)
+            if rank is not None:
+                candidate = ((*rank, route_method == "ANY"), key)
+                if best is None or candidate[0] < best[0]:
+                    best = candidate
+        return best[1] if best is not None else None
+
+
+def _path_rank(pattern: list[str], segments: list[str]) -> tuple[int, ...] | None:
+    """How specifically ``pattern`` matches ``segments`` (lower is more specific), or None."""
+    rank: list[int] = []
+    for index, piece in enumerate(pattern):
+        if piece.startswith("{") and piece.endswith("+}"):
+            # Greedy: one or more of the remaining segments, only as the last piece.
+            return (*rank, 2) if index == len(pattern) - 1 and "".join(segments[index:]) else None
+        if index >= len(segments):
+            return None
+        if piece.startswith("{") and piece.endswith("}"):
+            if not segments[index]:
+                return None
+            rank.append(1)
+        elif piece == segments[index]:
+            rank.append(0)
+        else:
+            return None
+    return tuple(rank) if len(pattern) == len(segments) else None
+
 
 def json_setting(name: str, text: str | None, shape: str) -> dict[str, Any]:
-    """A setting that holds a JSON object (empty: none), or ValueError in one line naming it."""
+    """A setting that holds a JSON object (empty: none), or ValueError in one line naming it.
+
+    A name given twice is refused: JSON would keep the last silently, and a duplicated route
+    with ``[]`` would drop the stricter rule written above it.
+    """
     text = (text or "").strip()
     try:
-        value = json.loads(text) if text else {}
+        value = json.loads(text, object_pairs_hook=_unique_names) if text else {}
+    except _GivenTwice as exc:
+        raise ValueError(f"{name} gives {exc} twice: keep one") from None
     except ValueError as exc:
         raise ValueError(f"{name} is not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ValueError(f"{name} must be a JSON object of {shape}")
     return value
+
+
+class _GivenTwice(ValueError):
+    """A JSON object names a member twice (the message is the name, quoted)."""
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise _GivenTwice(repr(name))
+        seen.add(name)
+    return dict(pairs)
 
 
 def parse_list(value: str | None) -> tuple[str, ...]:
@@ -320,6 +415,18 @@ def _b64decode(segment: str) -> bytes:
     return raw
 
 
+def b64url_decode(segment: str) -> bytes:
+    """Canonical unpadded base64url, as strictly as token segments are read (ValueError if not).
+
+    For the key set's numbers; the token path calls ``_b64decode`` itself, which answers with
+    the verdict at once.
+    """
+    try:
+        return _b64decode(segment)
+    except TokenRejected:
+        raise ValueError("not canonical unpadded base64url") from None
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
@@ -336,7 +443,34 @@ def _json_object(raw: bytes, part: str) -> dict[str, Any]:
         raise TokenRejected("malformed", part) from exc
     if not isinstance(value, dict):
         raise TokenRejected("malformed", part)
+    # Two cheap byte scans spare almost every token the walk: fewer brackets than the limit
+    # cannot nest deeper than it, and no \u escape of a surrogate cannot leave a lone one.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH or (b"\\u" in raw and _SURROGATE_ESCAPE.search(raw)):
+        _check_i_json(value, part)
     return value
+
+
+def _check_i_json(document: dict[str, Any], part: str) -> None:
+    """No nesting deeper than ``MAX_JSON_DEPTH`` and no lone surrogate, walked without recursion.
+
+    RFC 7493 (I-JSON) 2.1: strings must be valid Unicode. Python's json accepts ``"\\ud800"``;
+    a claim holding one would reach an answer (``sub``, the context) that the Lambda runtime
+    cannot encode as UTF-8, and API Gateway would answer 500.
+    """
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if _LONE_SURROGATE.search(value):
+                raise TokenRejected("malformed", f"{part}: lone surrogate")
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise TokenRejected("malformed", f"{part}: nested deeper than {MAX_JSON_DEPTH}")
+        if isinstance(value, dict):
+            stack += [(key, depth) for key in value]
+            stack += [(item, depth + 1) for item in value.values() if isinstance(item, (str, dict, list))]
+        elif isinstance(value, list):
+            stack += [(item, depth + 1) for item in value if isinstance(item, (str, dict, list))]
 
 
 class _Headers:

@@ -48,38 +48,149 @@ def test_an_event_without_a_route_key_gets_the_default_rule(load_authorizer, iss
 
 
 def iam_allows(statements: list[dict], resource: str) -> bool:
-    """IAM evaluation for execute-api:Invoke: an explicit deny wins, then any allow."""
+    """IAM evaluation for execute-api:Invoke: an explicit deny wins, then any allow.
+
+    ``*`` matches any run of characters, ``/`` included, and ``?`` any one character.
+    """
 
     def matches(pattern: str) -> bool:
-        return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), resource) is not None
+        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+        return re.fullmatch(regex, resource, flags=re.DOTALL) is not None
 
-    effects = {s["Effect"] for s in statements if any(matches(r) for r in s["Resource"])}
+    invoke = [s for s in statements if s["Action"] == "execute-api:Invoke"]
+    effects = {s["Effect"] for s in invoke if any(matches(r) for r in s["Resource"])}
     return "Allow" in effects and "Deny" not in effects
 
 
-@pytest.mark.parametrize("scopes", [["read:test"], ["admin"], ["items:read"], ["read:test", "admin"], ["other"], []])
-def test_one_cached_rest_policy_answers_every_route_like_a_fresh_call(
-    load_authorizer, issuer: DevIssuer, lambda_context, scopes
-):
-    # GIVEN route rules and a REST TOKEN event for one route (the policy is cached per token)
-    app = load_authorizer(REQUIRED_SCOPES="read:test", ROUTE_SCOPES=json.dumps(RULES))
-    token = issuer.mint(scopes=scopes)
-    event = {"type": "TOKEN", "authorizationToken": f"Bearer {token}", "methodArn": f"{STAGE}/GET/lambda/test"}
+# Requests as a REST API receives them: method and path, as the methodArn carries them.
+REQUESTS = [
+    ("GET", "/lambda/test"),
+    ("POST", "/other"),
+    ("GET", "/admin"),
+    ("GET", "/admin/x"),
+    ("DELETE", "/items/42"),
+    ("GET", "/items/7"),
+    ("GET", "/items/1/secret"),
+    ("GET", "/items/1/public"),
+    ("GET", "/items/special"),
+    ("GET", "/public"),
+    ("POST", "/public"),
+    ("GET", "/vip/public"),
+    ("GET", "/"),
+    ("PUT", "/deep/a/b/c"),
+]
+# Each configuration: REQUIRED_SCOPES, ROUTE_SCOPES, and the route API Gateway picks for each
+# request that one of those keys covers, written out by hand (every other request: the default).
+ROUTE_CONFIGS: dict[str, tuple[str, dict[str, list[str]], dict[tuple[str, str], str]]] = {
+    "literal routes": (
+        "read:test",
+        {"GET /admin": ["admin"], "GET /items/special": ["items:read"], "POST /public": []},
+        {
+            ("GET", "/admin"): "GET /admin",
+            ("GET", "/items/special"): "GET /items/special",
+            ("POST", "/public"): "POST /public",
+        },
+    ),
+    "a parameter (the issue's example)": (
+        "premium",
+        {"GET /items/{id}": ["read"]},
+        {("GET", "/items/7"): "GET /items/{id}", ("GET", "/items/special"): "GET /items/{id}"},
+    ),
+    "ANY on a path": (
+        "premium",
+        {"ANY /public": ["read"]},
+        {("GET", "/public"): "ANY /public", ("POST", "/public"): "ANY /public"},
+    ),
+    "greedy path next to an exact one": (
+        "premium",
+        {"ANY /{proxy+}": ["read"], "GET /admin": ["admin"]},
+        {
+            **{request: "ANY /{proxy+}" for request in REQUESTS if request[1] != "/"},
+            ("GET", "/admin"): "GET /admin",
+        },
+    ),
+    "overlapping keys": (
+        "",
+        {
+            "GET /items/{id}": ["read"],
+            "GET /items/{id}/secret": ["secret"],
+            "GET /items/special": ["special"],
+            "ANY /items/{id}": ["write"],
+            "ANY /{proxy+}": ["premium"],
+        },
+        {
+            **{request: "ANY /{proxy+}" for request in REQUESTS if request[1] != "/"},
+            ("DELETE", "/items/42"): "ANY /items/{id}",
+            ("GET", "/items/7"): "GET /items/{id}",
+            ("GET", "/items/1/secret"): "GET /items/{id}/secret",
+            ("GET", "/items/special"): "GET /items/special",
+        },
+    ),
+}
+TOKEN_SCOPES = [[], ["read"], ["premium"], ["admin"], ["read", "admin"], ["secret"], ["special"], ["write"]]
+TOKEN_SCOPES += [["items:read"], ["read:test"], ["read:test", "admin"]]
 
-    # WHEN the policy comes back
-    statements = app.lambda_handler(event, lambda_context)["policyDocument"]["Statement"]
 
-    # THEN for every method and resource it agrees with the HTTP API answer for that route
-    cases = {
-        f"{STAGE}/GET/lambda/test": "GET /lambda/test",
-        f"{STAGE}/POST/other": "POST /other",
-        f"{STAGE}/GET/admin": "GET /admin",
-        f"{STAGE}/DELETE/items/42": "ANY /items/{id}",
-        f"{STAGE}/GET/items/7": "ANY /items/{id}",
-    }
-    for resource, route_key in cases.items():
-        fresh = app.lambda_handler(http_event(token, route_key), lambda_context)["isAuthorized"]
-        assert iam_allows(statements, resource) is fresh, (resource, scopes)
+def rest_event(kind: str, token: str, method: str, path: str) -> dict:
+    method_arn = f"{STAGE}/{method}{path}"
+    if kind == "TOKEN":
+        return {"type": "TOKEN", "authorizationToken": f"Bearer {token}", "methodArn": method_arn}
+    event = load_event("authorizer-v1-request.json")
+    event.update(methodArn=method_arn, path=path, httpMethod=method)
+    event["headers"] = {"Authorization": f"Bearer {token}"}
+    return event
+
+
+@pytest.mark.parametrize("kind", ["TOKEN", "REQUEST"])
+@pytest.mark.parametrize("config", sorted(ROUTE_CONFIGS))
+def test_rest_policies_never_allow_a_route_the_token_may_not_use(load_authorizer, issuer, lambda_context, config, kind):
+    # GIVEN route rules whose keys overlap, and tokens with every mix of the scopes they name
+    default, routes, picked = ROUTE_CONFIGS[config]
+    app = load_authorizer(REQUIRED_SCOPES=default, ROUTE_SCOPES=json.dumps(routes))
+    literal = all(not key.startswith("ANY ") and "{" not in key for key in routes)
+    for scopes in TOKEN_SCOPES:
+        token = issuer.mint(scopes=scopes)
+
+        def fresh(request: tuple[str, str], scopes=scopes) -> bool:
+            required = routes[picked[request]] if request in picked else default.split()
+            return not required or bool(set(required) & set(scopes))
+
+        for first in REQUESTS:
+            # WHEN API Gateway asks about one request
+            answer = app.lambda_handler(rest_event(kind, token, *first), lambda_context)
+            statements = answer["policyDocument"]["Statement"]
+            # THEN the policy is right for that request
+            assert iam_allows(statements, f"{STAGE}/{first[0]}{first[1]}") is fresh(first), (scopes, first)
+            # AND, reused from the cache for any other request, it never allows what a fresh
+            # call would refuse; with exact routes only, it answers every request as a fresh call
+            for other in REQUESTS:
+                cached = iam_allows(statements, f"{STAGE}/{other[0]}{other[1]}")
+                assert not cached or fresh(other), (scopes, first, other, statements)
+                if literal:
+                    assert cached is fresh(other), (scopes, first, other, statements)
+
+
+@pytest.mark.parametrize(
+    "method_arn",
+    [
+        f"{STAGE}/GET/items/*",
+        f"{STAGE}/GET/a?b",
+        f"{STAGE}/*/admin",
+        f"{STAGE}/ANY/admin",
+        f"{STAGE}/GET",
+        STAGE,
+        "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5",
+        "not-an-arn",
+        None,
+    ],
+)
+def test_a_method_arn_that_names_no_single_request_is_denied(load_authorizer, issuer, lambda_context, method_arn):
+    # An allow written for an ARN holding an IAM wildcard would cover other requests.
+    app = load_authorizer()
+    event = {"type": "TOKEN", "authorizationToken": f"Bearer {issuer.mint()}", "methodArn": method_arn}
+    answer = app.lambda_handler(event, lambda_context)
+    assert [s["Effect"] for s in answer["policyDocument"]["Statement"]] == ["Deny"]
+    assert answer["context"] == {}
 
 
 def test_a_rest_deny_for_missing_scopes_is_logged_as_such(
