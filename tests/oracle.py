@@ -29,6 +29,7 @@ from jwt.types import Options
 RSA = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 MAX_DATE = 253402300799  # 9999-12-31T23:59:59Z
 MAX_TOKEN = 8192
+MAX_DEPTH = 32  # objects and arrays inside each other, the outermost object included
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
 _SCHEME = re.compile(r"(?i)bearer(?:[ \t]+|$)")
 PYJWT_OPTIONS: Options = {
@@ -90,9 +91,27 @@ def trusted_keys(jwks: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
 def _strict_json(segment: str) -> Any:
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        # I-JSON (RFC 7493 2.1): every string valid Unicode, which a lone surrogate is not.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError) as exc:  # binascii.Error and Unicode errors are ValueErrors
         raise Refused(f"not strict JSON: {exc}") from None
+    try:
+        too_deep = _depth(value) > MAX_DEPTH
+    except RecursionError:
+        too_deep = True
+    if too_deep:
+        raise Refused("nested too deep")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Levels of objects and arrays: {} is 1, {"a": []} is 2 (JSON that parsed is < 1000 deep)."""
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
 
 
 def _no_constant(name: str) -> Any:
@@ -103,14 +122,19 @@ def _date(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= MAX_DATE
 
 
+def _is_scope_token(text: str) -> bool:
+    """RFC 6749 3.3 scope-token: one or more of %x21 / %x23-5B / %x5D-7E."""
+    return bool(text) and all(0x21 <= ord(c) <= 0x7E and c not in '"\\' for c in text)
+
+
 def scopes_of(claims: Mapping[str, Any], names: Iterable[str] = ("scope", "scp")) -> tuple[str, ...]:
     found: list[str] = []
     for name in names:
         value = claims.get(name)
         if isinstance(value, str):
-            found += [s for s in value.split(" ") if s]
+            found += [s for s in value.split(" ") if _is_scope_token(s)]
         elif isinstance(value, list) and name != "scope":
-            found += [s for s in value if isinstance(s, str) and s]
+            found += [s for s in value if isinstance(s, str) and _is_scope_token(s)]
     return tuple(dict.fromkeys(found))
 
 

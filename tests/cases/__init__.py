@@ -123,11 +123,17 @@ def _resolve(value: Any, issuer: DevIssuer, now: int) -> Any:
         return -(10 ** int(value.removeprefix("$minus_ten_to:")))
     if value.startswith("$raw:"):
         return _RawJson(value.removeprefix("$raw:"))
+    if value.startswith("$nested:"):
+        # N arrays, each inside the last: [[[...]]] with N pairs of brackets.
+        depth = int(value.removeprefix("$nested:"))
+        return _RawJson("[" * depth + "]" * depth)
     return {
         "$issuer_no_slash": issuer.issuer.rstrip("/"),
         "$issuer_upper": issuer.issuer.upper(),
         "$kid": issuer.standby_kid,
         "$foreign_jwk": public_jwk(issuer.foreign_key, issuer.kid),
+        # json.dumps writes it as the escape \ud800: valid JSON text, not valid Unicode (RFC 7493 2.1).
+        "$lone_surrogate": "JWT\ud800",
         "$first_issuer": issuer.issuer,
         "$second_issuer": issuer.second.issuer if isinstance(issuer, CaseIssuer) else "",
     }.get(value, value)
@@ -152,7 +158,7 @@ def _payload(claims: dict[str, Any]) -> bytes:
 
 
 def _sign(case: Case, issuer: DevIssuer, header: dict[str, Any], payload: bytes) -> str:
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(payload)}"
+    signing_input = f"{_b64(_payload(header))}.{_b64(payload)}"
     if case.signing == "none":
         return signing_input + "."
     if case.signing == "hs256_public":

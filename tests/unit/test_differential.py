@@ -157,6 +157,7 @@ def _perturb(  # noqa: C901 - one branch per kind of change
     """Change one thing of a valid token; return the kid whose key should sign, if that changes."""
     keys = _signing_keys(issuer)
     kinds = ["iss", "aud", "time", "drop", "scope", "extra", "alg", "kid", "header", "signer", "org", "perms", "second"]
+    kinds += ["nesting", "surrogate"]
     what = draw(st.sampled_from(kinds))
     if what == "iss":
         claims["iss"] = draw(st.sampled_from([issuer.issuer.rstrip("/"), issuer.issuer.upper(), "https://evil/", 7]))
@@ -174,10 +175,11 @@ def _perturb(  # noqa: C901 - one branch per kind of change
     elif what == "drop" and claims:
         claims.pop(draw(st.sampled_from(sorted(claims))))
     elif what == "scope":
-        claims["scope"] = draw(st.text(alphabet=" \t\u00a0\u3000abcdr:", max_size=20))
+        claims["scope"] = draw(st.text(alphabet=' \t\u00a0\u3000abcdr:"\\\u00e9', max_size=20))
         if draw(st.booleans()):
+            elements = st.sampled_from(["read:test", "read:test write:test", '"read:test"', "read:test\t", "\u00e9"])
             claims["scp"] = draw(
-                st.one_of(st.text(max_size=10), st.lists(st.one_of(st.text(max_size=6), st.integers())))
+                st.one_of(st.text(max_size=10), st.lists(st.one_of(st.text(max_size=6), st.integers(), elements)))
             )
     elif what == "extra":
         claims.update(
@@ -202,6 +204,24 @@ def _perturb(  # noqa: C901 - one branch per kind of change
         claims["org_id"] = draw(st.sampled_from(["org_abc123", "org_zzz", ["x", "org_abc123"], [], {"id": "x"}, 7]))
     elif what == "perms":
         claims["permissions"] = draw(st.sampled_from([["read:test"], "read:test write:test", [], [7, "read:test"], {}]))
+    elif what == "nesting":
+        # Around the limit of 32 levels of objects and arrays, the token's own object included.
+        depth = draw(st.integers(28, 36))
+        nested: Any = draw(st.sampled_from([[], {}, "x"]))
+        for _ in range(depth):
+            nested = [nested] if draw(st.booleans()) else {"k": nested}
+        (header if draw(st.booleans()) else claims)["deep"] = nested
+    elif what == "surrogate":
+        lone = draw(st.sampled_from(["\ud800", "\udfff", "a\udc00", "\ud83d\ude00", "\U0001f600"]))
+        where = draw(st.sampled_from(["sub", "key", "nested", "header"]))
+        if where == "sub":
+            claims["sub"] = lone
+        elif where == "key":
+            claims[lone] = 1
+        elif where == "nested":
+            claims["meta"] = {"names": ["ok", lone]}
+        else:
+            header["typ"] = lone
     elif what == "second":
         # The second issuer's key (its kid is the first's); its iss, or still the first's.
         claims["iss"] = draw(st.sampled_from([issuer.second.issuer, issuer.issuer]))

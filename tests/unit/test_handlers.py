@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -95,6 +96,27 @@ def test_missing_configuration_fails_at_cold_start_with_a_clear_message(load_aut
 
 
 @pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"JWKS_COOLDOWN_SECONDS": "nan"}, "JWKS_COOLDOWN_SECONDS must be a number of seconds, 0 or more"),
+        ({"JWKS_COOLDOWN_SECONDS": "-5"}, "JWKS_COOLDOWN_SECONDS must be a number of seconds, 0 or more"),
+        ({"JWKS_COOLDOWN_SECONDS": "inf"}, "JWKS_COOLDOWN_SECONDS must be a number of seconds, 0 or more"),
+        ({"VERIFIED_CACHE_SIZE": "1e3"}, "VERIFIED_CACHE_SIZE must be a whole number, 0 or more"),
+        ({"ROUTE_SCOPES": '{"GET /a": ["admin"], "GET /a": []}'}, "ROUTE_SCOPES gives 'GET /a' twice"),
+        ({"REQUIRED_CLAIMS": '{"org_id": ["a"], "org_id": ["b"]}'}, "REQUIRED_CLAIMS gives 'org_id' twice"),
+        ({"ROUTE_SCOPES": '{"GET /a*": ["admin"]}'}, "is not a route key"),
+        ({"ROUTE_SCOPES": '{"GET /a": ["r\\u00e9ad"]}'}, "RFC 6749 scope-token"),
+        ({"REQUIRED_SCOPES": 'read:"x"'}, "not an RFC 6749 scope-token"),
+    ],
+)
+def test_settings_that_would_weaken_a_rule_fail_at_cold_start(load_authorizer, settings, message):
+    # A duplicated route with [] would silently drop the stricter rule above it; a NaN cooldown
+    # compares false with everything, so an unknown kid would refetch on every request.
+    with pytest.raises((RuntimeError, ValueError), match=re.escape(message)):
+        load_authorizer(**settings)
+
+
+@pytest.mark.parametrize(
     ("name", "authorizer", "subject", "scopes"),
     [
         ("test-route-jwt.json", "jwt", "Xy7Kd0example@clients", ["read:test"]),
@@ -179,3 +201,22 @@ def test_rest_allow_is_withheld_when_the_method_arn_is_unusable(
     event = {"type": "TOKEN", "authorizationToken": f"Bearer {issuer.mint()}", "methodArn": method_arn}
     statement = load_authorizer().lambda_handler(event, lambda_context)["policyDocument"]["Statement"][0]
     assert statement == {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": ["*"]}
+
+
+def test_the_context_cannot_be_read_as_granting_what_the_token_was_not_given(
+    load_authorizer, issuer: DevIssuer, lambda_context
+):
+    # GIVEN scopes whose elements hide another scope behind a tab, a space inside an array
+    # element, or a no-break space: none of them is an RFC 6749 scope-token
+    app = load_authorizer(SCOPE_CLAIMS="scope,scp,permissions")
+    permissions = ["read:test write:admin", "delete:all\u00a0x", "list:items"]
+    token = issuer.mint(scopes=["read:test\twrite:admin", "read:test"], extra_claims={"permissions": permissions})
+    event = load_event("authorizer-v2-valid.json", token=token)
+
+    # WHEN it is allowed
+    context = app.lambda_handler(event, lambda_context)["context"]
+
+    # THEN the space-joined values an integration reads hold the valid scopes only
+    assert context["scope"].split(" ") == ["read:test", "list:items"]
+    assert context["permissions"] == "list:items"
+    assert not any("admin" in str(value) or "delete" in str(value) for value in context.values())

@@ -8,6 +8,7 @@ import random
 import socket
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -278,6 +279,56 @@ def test_keys_that_must_not_be_trusted_are_skipped_and_logged_once_by_kid(caplog
             "twice: kid appears more than once",
         ]
     )
+
+
+def test_each_key_is_judged_alone_so_one_odd_key_never_spoils_the_set(caplog: pytest.LogCaptureFixture):
+    # GIVEN one good key beside keys that are each wrong in one way, some in ways that used to
+    # raise while the set was read (an alg that is an array cannot even be looked up)
+    n = public_jwk(KEY_B, "x")["n"]
+    assert "-" in n or "_" in n, "the test needs a modulus whose base64url differs from base64"
+    even = int.from_bytes(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4)), "big") ^ 1
+    odd_ones: dict[str, dict[str, Any]] = {
+        "alg-array": {"alg": ["RS256"]},
+        "use-list": {"use": ["sig"]},
+        "key-ops-string": {"key_ops": "verify"},
+        "n-padded": {"n": n + "=" * (4 - len(n) % 4 or 4)},
+        "n-standard-alphabet": {"n": n.replace("-", "+").replace("_", "/")},
+        "n-junk-inside": {"n": n[:20] + "!" + n[20:]},
+        "n-a-number": {"n": 12345},
+        "n-even": {"n": _b64url(even.to_bytes(256, "big"))},
+        "e-even": {"e": "AQAA"},
+        "e-one": {"e": "AQ"},
+    }
+    document = {"keys": [public_jwk(KEY_A, "good"), *(public_jwk(KEY_B, kid) | odd for kid, odd in odd_ones.items())]}
+
+    # WHEN the set is read
+    with caplog.at_level(logging.WARNING, logger="authorizer.jwks"):
+        keys = parse_jwks(document)
+
+    # THEN the good key is there, and each other key is skipped and logged by its kid
+    assert sorted(keys) == ["good"]
+    (record,) = [r for r in caplog.records if r.getMessage() == "jwks keys skipped"]
+    skipped = dict(line.split(": ", 1) for line in getattr(record, "skipped"))  # noqa: B009 - set via extra=
+    assert sorted(skipped) == sorted(odd_ones)
+    assert skipped["alg-array"] == "alg ['RS256'] is not an RSA signature algorithm"
+    assert skipped["n-padded"] == skipped["n-standard-alphabet"] == "n is not a base64url integer"
+    assert skipped["n-even"] == "modulus or exponent is even"
+
+
+def test_a_key_fetch_error_never_logs_the_urls_userinfo_or_query(server, caplog: pytest.LogCaptureFixture):
+    # GIVEN a key URL that carries credentials (a JWKS_URI someone pasted with a token in it)
+    url = server.base_url.replace("http://", "http://user:secret-pass@") + "/jwks.json?access_token=secret-token"
+    source = KeySource(issuer=server.issuer, jwks_uri=url)
+    server.mode = "500"
+
+    # WHEN the fetch fails
+    with caplog.at_level(logging.WARNING, logger="authorizer.jwks"):
+        assert source.key_for("a") is None
+
+    # THEN the failure is logged with the host and path, never the secrets
+    text = " ".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    assert "jwks refresh failed" in text and "/jwks.json" in text
+    assert "secret" not in text
 
 
 def _host_with_addresses(monkeypatch: pytest.MonkeyPatch, *targets: tuple[str, int]) -> None:
