@@ -8,8 +8,6 @@ CHECKOV_VENV ?= .venv-checkov
 PY           := $(VENV)/bin/python
 SAM          ?= $(VENV)/bin/sam
 export SAM_CLI_TELEMETRY ?= 0
-# The local loop and the tools import the authorizer's own modules (one JWT core for all).
-PYENV        := PYTHONPATH=src/authorizer $(PY)
 
 # The stack and region `sam deploy --guided` saved in samconfig.toml; STACK=/REGION= override.
 SAMCONFIG    ?= samconfig.toml
@@ -62,12 +60,14 @@ export AUTH0_DOMAIN AUTH0_CLIENT_ID AUTH0_CLIENT_SECRET AUTH0_AUDIENCE AUTH0_LIM
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-28s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: requirements-dev.txt src/authorizer/requirements.txt
+$(VENV)/.installed: requirements-dev.txt src/authorizer/requirements.txt pyproject.toml
 	@python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "error: make install needs Python 3.11 or newer as python3 (found $$(python3 -V 2>&1))" >&2; exit 1; }
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	# The project itself, editable: the tools, tests and lint rules import its packages by name.
+	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
 
 .PHONY: install
@@ -119,7 +119,7 @@ build: install ## sam build: in the Lambda build image if Docker/Finch runs, els
 
 .PHONY: deploy
 deploy: install ## Deploy: guided the first time; ISSUER=... AUDIENCE=... [PARAMS=...] never prompts (CI)
-	$(PYENV) -m tools.deploy --config $(SAMCONFIG) \
+	$(PY) -m tools.deploy --config $(SAMCONFIG) \
 	  $(if $(ISSUER),--issuer "$$ISSUER" --audience "$$AUDIENCE") --parameters "$$PARAMS" \
 	  $(if $(filter command line environment,$(origin STACK)),--stack-name "$(STACK)") \
 	  $(if $(filter command line environment,$(origin REGION)),--region "$(REGION)")
@@ -130,22 +130,22 @@ delete: install ## Delete the deployed stack (the one samconfig.toml names, or S
 
 .PHONY: smoke
 smoke: install ## Check the deployed stack with a real Auth0 token (AUTH0_* from env or .env; skips without)
-	@STACK_NAME="$(STACK)" $(if $(REGION),AWS_REGION="$(REGION)") $(PYENV) -m tools.smoke
+	@STACK_NAME="$(STACK)" $(if $(REGION),AWS_REGION="$(REGION)") $(PY) -m tools.smoke
 
 .PHONY: auth0-token
 auth0-token: install ## Print an Auth0 access token (client credentials; AUTH0_* from env or .env)
-	@$(PYENV) -m devloop auth0-token
+	@$(PY) -m devloop auth0-token
 
 # ---------------------------------------------------------------- local loop, no Docker
 .PHONY: local
 local: install ## Local API + dev issuer, no AWS/Auth0/Docker (PARAMS="RequiredScope=... ScopeClaims=..." ISSUERS=2)
-	@$(PYENV) -m devloop serve --api-port $(API_PORT) --issuer-port $(ISSUER_PORT) \
+	@$(PY) -m devloop serve --api-port $(API_PORT) --issuer-port $(ISSUER_PORT) \
 	  --audience "$(TOKEN_AUDIENCE)" $(foreach a,$(DOCKER_BRIDGE_IP),--issuer-also-on $(a)) \
 	  --issuers "$(ISSUERS)" --parameters "$$PARAMS"
 
 .PHONY: token
 token: install ## Print a fresh dev token (needs make local; SCOPES= AUDIENCE= VARIANT= PERMISSIONS= ORG_ID= GTY= ISSUER_INDEX=)
-	@$(PYENV) -m devloop token --issuer $(TOKEN_ISSUER) \
+	@$(PY) -m devloop token --issuer $(TOKEN_ISSUER) \
 	  --audience "$(TOKEN_AUDIENCE)" --scope "$(SCOPES)" --variant "$(VARIANT)" \
 	  --permissions "$(PERMISSIONS)" --org-id "$(ORG_ID)" --gty "$(GTY)"
 
@@ -157,7 +157,7 @@ build-local: install ## sam build for sam local on this machine's CPU (LOCAL_ARC
 .PHONY: event-token
 event-token: install ## Write events/local/authorizer-v2-valid.json with a fresh dev token (needs make local)
 	@mkdir -p events/local
-	@token=$$($(PYENV) -m devloop token --issuer http://127.0.0.1:$(ISSUER_PORT)/ --audience "$(TOKEN_AUDIENCE)" \
+	@token=$$($(PY) -m devloop token --issuer http://127.0.0.1:$(ISSUER_PORT)/ --audience "$(TOKEN_AUDIENCE)" \
 	  --scope "$(SCOPES)") && \
 	  sed "s|__DEV_TOKEN__|$$token|g" events/authorizer-v2-valid.json > events/local/authorizer-v2-valid.json && \
 	  echo "wrote events/local/authorizer-v2-valid.json"
@@ -198,4 +198,4 @@ start-api: build-local ## sam local start-api on API_PORT (JWT routes are NOT ch
 
 .PHONY: bench
 bench: install .venv-bench/.installed ## Benchmark vs floors and Powertools: warm, cold start, gateway, packages (BENCH_ARGS=--profile)
-	$(PYENV) -m tools.bench --bench-python .venv-bench/bin/python $(BENCH_ARGS)
+	$(PY) -m tools.bench --bench-python .venv-bench/bin/python $(BENCH_ARGS)

@@ -1,7 +1,7 @@
 """A local HTTP API with API Gateway's documented semantics, built from template.yaml.
 
 - Routes: exact and ``{param}``/``{proxy+}`` paths; no match is 404 ``{"message":"Not Found"}``.
-- JWT authorizer routes: the token is checked by ``jwt_core`` (the Lambda authorizer's own
+- JWT authorizer routes: the token is checked by ``jwt_authorizer.verifier`` (the Lambda authorizer's own
   core, so both paths can never disagree) against keys from the issuer's discovery document.
   Missing or invalid: 401 ``{"message":"Unauthorized"}`` with ``www-authenticate``; route scopes
   not met: 403 ``{"message":"Forbidden"}``. The integration gets ``authorizer.jwt``.
@@ -31,8 +31,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from devloop.lambdas import FunctionError, Functions
 from devloop.template import FAKE_ACCOUNT, FAKE_REGION, Api, Authorizer, Cors, Route
-from jwks import KeySource
-from jwt_core import JwtVerifier, TokenRejected, bearer_token, scopes_satisfied
+from jwt_authorizer.adapters import bearer_token
+from jwt_authorizer.keys import KeySource
+from jwt_authorizer.policy import scopes_satisfied, token_scopes
+from jwt_authorizer.verifier import JwtVerifier, TokenRejected
 
 LOGGER = logging.getLogger("devloop.gateway")
 API_ID = "localapi01"
@@ -179,13 +181,14 @@ class Gateway:
         except Exception:  # a verifier bug must still look like AWS: no token earns a 500
             LOGGER.exception("JWT authorizer emulation error")
             return Response.message(401, "Unauthorized", ("www-authenticate", 'Bearer error="invalid_token"'))
-        if not scopes_satisfied(verified.scopes, route.scopes):
+        scopes = token_scopes(verified.claims)
+        if not scopes_satisfied(scopes, route.scopes):
             challenge = f'Bearer scope="{" ".join(route.scopes)}" error="insufficient_scope"'
             return Response.message(403, "Forbidden", ("www-authenticate", challenge))
         event["requestContext"]["authorizer"] = {
             "jwt": {
                 "claims": claims_as_aws_passes_them(verified.claims),
-                "scopes": list(verified.scopes) if route.scopes else None,
+                "scopes": scopes if route.scopes else None,
             }
         }
         return None

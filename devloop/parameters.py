@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.template import yaml_error_message
-from jwt_core import ClaimRules
+from jwt_authorizer.settings import parse_required_claims
 
 # CloudFormation's Number is "an integer or float"; Python's float() would also take
 # "nan", "inf", "1_000" and surrounding spaces, none of which a deploy accepts.
@@ -123,7 +123,7 @@ def check_deployable(template: Path | Mapping[str, Any], values: Mapping[str, st
     (after a whole deploy): one ``ParameterError`` line for the first that fails."""
     checked = validate(template, values)
     try:
-        ClaimRules.from_config(checked.get("ScopeClaims"), checked.get("RequiredClaims"))
+        parse_required_claims(checked.get("RequiredClaims", ""))
     except ValueError as exc:
         raise ParameterError(f"parameter RequiredClaims: {exc}") from None
     return checked

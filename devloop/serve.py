@@ -20,7 +20,7 @@ from devloop.issuer import DevIssuer, IssuerServer
 from devloop.lambdas import Functions
 from devloop.parameters import check_deployable, parse_overrides
 from devloop.template import load_api
-from jwt_core import ClaimRules
+from jwt_authorizer.settings import parse_required_claims
 
 LOGGER = logging.getLogger("devloop")
 
@@ -169,8 +169,8 @@ def banner(stack: LocalStack, template: str, parameters: dict[str, str]) -> str:
     accepted value), so the 200s it promises are 200s.
     """
     issuer = parameters.get("Issuer")
-    rules = ClaimRules.from_config(parameters.get("ScopeClaims"), parameters.get("RequiredClaims"))
-    claims = {name: sorted(values)[0] for name, values in rules.required.items()}
+    required = parse_required_claims(parameters.get("RequiredClaims", ""))
+    claims = {name: sorted(values)[0] for name, values in required.items()}
     api = stack.api_url
     head = f"local API  {api}  (routes from {template})\n"
     if issuer is not None:

@@ -1,25 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from types import ModuleType
 
 import pytest
 
 from devloop.issuer import DevIssuer, IssuerServer
+from jwt_authorizer.authorizer import Authorizer
+from jwt_authorizer.settings import Settings
 from tests.cases import CaseIssuer
-from tests.support import AUTHORIZER_DIR, LambdaContext, load_function
+from tests.support import LambdaContext
 
 AUDIENCE = "https://api.example.com"
-AUTHORIZER_SETTINGS = (
-    "ISSUER",
-    "AUDIENCE",
-    "JWKS_URI",
-    "REQUIRED_SCOPES",
-    "ROUTE_SCOPES",
-    "JWKS_COOLDOWN_SECONDS",
-    "VERIFIED_CACHE_SIZE",
-    "HS256_SECRET_PARAMETER",
-)
 
 
 @pytest.fixture(scope="session")
@@ -41,15 +32,14 @@ def lambda_context() -> LambdaContext:
 
 
 @pytest.fixture
-def load_authorizer(monkeypatch: pytest.MonkeyPatch, issuer: DevIssuer) -> Callable[..., ModuleType]:
-    """Load src/authorizer/app.py in a fresh 'container' with the given environment."""
+def load_authorizer(issuer: DevIssuer) -> Callable[..., Authorizer]:
+    """An authorizer as a new Lambda container would build it, from these settings (by variable name).
 
-    def load(**env: str) -> ModuleType:
-        settings = {"ISSUER": issuer.issuer, "AUDIENCE": AUDIENCE, **env}
-        for name in AUTHORIZER_SETTINGS:
-            monkeypatch.delenv(name, raising=False)
-        for name, value in settings.items():
-            monkeypatch.setenv(name, value)
-        return load_function(AUTHORIZER_DIR)
+    Only the settings given count (the dev issuer and audience unless given): the developer's
+    shell environment never reaches a test.
+    """
+
+    def load(**env: str) -> Authorizer:
+        return Authorizer(Settings.parse({"ISSUER": issuer.issuer, "AUDIENCE": AUDIENCE, **env}))
 
     return load

@@ -13,6 +13,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from jwt_authorizer.algorithms import PUBLIC_KEY_ALGORITHMS, VerificationKey
+from jwt_authorizer.reasons import Reason
+from jwt_authorizer.verifier import TokenRejected
+
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
 AUTHORIZER_DIR = ROOT / "src" / "authorizer"
@@ -70,6 +74,22 @@ class WallClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class StaticKeys:
+    """A key lookup (``verifier.KeyLookup``) over keys already parsed: no fetch, no socket."""
+
+    requires_kid = True
+
+    def __init__(self, keys: dict[str, VerificationKey], algorithms: frozenset[str] = PUBLIC_KEY_ALGORITHMS) -> None:
+        self.keys = keys
+        self.algorithms = algorithms
+
+    def key_for(self, kid: str | None) -> VerificationKey:
+        key = self.keys.get(kid) if kid is not None else None
+        if key is None:
+            raise TokenRejected(Reason.UNKNOWN_KID)
+        return key
 
 
 def free_port() -> int:

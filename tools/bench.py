@@ -358,7 +358,7 @@ class _WarmPasses:
         self.answers.append(self.app.lambda_handler(event, None)["isAuthorized"])
 
     def decide(self, header: str) -> None:
-        self.answers.append(self.app.decide(header, ROUTE).allowed)
+        self.answers.append(self.app.AUTHORIZER.decide(header, ROUTE).allowed)
 
     def verify(self, token: str) -> None:
         self.answers.append(bool(self.powertools.verify(token).get("sub")))
@@ -390,12 +390,12 @@ class _WarmPasses:
                 self.root.addHandler(handler)
 
     def below_info(self, kind: str, call: Callable[[Any], None], inputs: list[Any]) -> None:
-        # LOG_LEVEL=WARNING: no decision record at all, as Powertools' verify writes none.
-        self.app.LOGGER.setLevel(logging.WARNING)
+        # ApplicationLogLevel WARN: no decision record at all, as Powertools' verify writes none.
+        self.root.setLevel(logging.WARNING)
         try:
             self.record(kind, per_call_us(call, inputs))
         finally:
-            self.app.LOGGER.setLevel(logging.INFO)
+            self.root.setLevel(RUNTIME_LOG_LEVEL)
 
     def round(self, turn: int, tokens: list[str], again: str, others: list[str]) -> None:
         signed = []
@@ -434,7 +434,7 @@ class _WarmPasses:
                 2.0,
             ),
             _ratio_row(
-                "  same, decision line below INFO (LOG_LEVEL=WARNING: no record at all)",
+                "  same, decision line below INFO (ApplicationLogLevel WARN: no record at all)",
                 samples["below_info"],
                 ratio("below_info"),
                 "µs",
@@ -609,9 +609,7 @@ def cold(tls: TlsIssuer, python: Path, runs: int) -> list[Row]:
         # As deployed: our modules without .pyc (the code directory is read-only in Lambda),
         # dependencies with the .pyc pip wrote when it installed them.
         plain = Path(scratch) / "authorizer"
-        plain.mkdir()
-        for source in AUTHORIZER.glob("*.py"):
-            shutil.copy(source, plain)
+        shutil.copytree(AUTHORIZER, plain, ignore=shutil.ignore_patterns("__pycache__", "requirements.txt"))
         plain_env = {**env, "PYTHONPATH": str(plain)}
         probes = {
             "floor": Probe([py, "-c", FLOOR_IMPORTS], env, AUTHORIZER),

@@ -22,6 +22,7 @@ otherwise one line on stderr, exit 1 (2 for bad usage).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import socket
@@ -33,12 +34,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-# So that `python tools/preflight.py` works too, not only `PYTHONPATH=src/authorizer python -m ...`.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "authorizer"))
-
-import jwks
 from devloop.parameters import ParameterError, check_deployable, parse_pairs
+from jwt_authorizer import keys as jwks
 
 # One budget for discovery and keys together: generous next to the authorizer's 2 s, since a
 # slow laptop link should not fail the check, yet short enough to beat a deploy by far.
@@ -119,11 +116,9 @@ def _fetch(url: str, issuer: str, deadline: float, what: str) -> Any:
         # context=None: the default trust store, which honours SSL_CERT_FILE.
         return jwks.fetch_json(url, issuer=issuer, deadline=deadline, context=None)
     except jwks.JwksError as exc:
-        try:
-            # As the authorizer logs it: no userinfo or query, where a credential could be.
+        # As the authorizer logs it: no userinfo or query, where a credential could be.
+        with contextlib.suppress(ValueError):
             url = jwks.shown_url(urlsplit(url))
-        except ValueError:
-            pass
         words = _in_words(exc.__cause__)
         if words:
             raise PreflightError(f"cannot read {what} at {url}: {words}") from exc

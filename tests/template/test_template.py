@@ -9,6 +9,8 @@ import subprocess
 import sys
 from typing import Any
 
+from jwt_authorizer.algorithms import PUBLIC_KEY_ALGORITHMS
+from jwt_authorizer.settings import VARIABLES
 from tests.support import CFN_LINT, ROOT, SAM
 
 TEMPLATE = ROOT / "template.yaml"
@@ -176,6 +178,23 @@ def test_functions_are_sized_logged_and_least_privileged(cfn):
         {"Ref": "ScopeClaims"},
         {"Ref": "RequiredClaims"},
     )
+
+
+def test_the_template_sets_every_setting_the_authorizer_reads_and_nothing_else(cfn):
+    # Settings.from_environ is the only reader of the environment; VARIABLES is what it reads.
+    variables = resources_of(cfn, "AWS::Lambda::Function")["AuthorizerFunction"]["Properties"]["Environment"]
+    assert set(variables["Variables"]) == set(VARIABLES)
+
+
+def test_allowed_algorithms_reach_the_authorizer_and_the_pattern_is_the_tables(sam_template, cfn):
+    parameter = sam_template["Parameters"]["AllowedAlgorithms"]
+    names = set(re.fullmatch(r"\^\((.*)\)\$", parameter["AllowedPattern"]).group(1).split("|"))
+    assert names == set(PUBLIC_KEY_ALGORITHMS)
+    assert all(name in parameter["ConstraintDescription"] for name in names)
+    env = resources_of(cfn, "AWS::Lambda::Function")["AuthorizerFunction"]["Properties"]["Environment"]
+    assert env["Variables"]["ALLOWED_ALGORITHMS"] == {
+        "Fn::If": ["HasSharedSecret", "HS256", {"Fn::Join": [",", {"Ref": "AllowedAlgorithms"}]}]
+    }
 
 
 SSM_PARAMETER_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SharedSecretParameter}"

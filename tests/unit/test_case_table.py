@@ -47,7 +47,7 @@ def test_lambda_authorizer_gives_the_tables_answer(
 
     # WHEN API Gateway invokes it
     with caplog.at_level(logging.INFO, logger="authorizer"):
-        response = app.lambda_handler(event, lambda_context)
+        response = app.handle(event)
 
     # THEN it answers as the table says, with the table's reason, and logs no token material
     assert response["isAuthorized"] is (case.expect == "allow")

@@ -24,13 +24,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jwks import KeySource
-from jwt_core import DEFAULT_ALGORITHMS, RSA_ALGORITHMS, ClaimRules, JwtVerifier, TokenRejected, bearer_token
+from jwt_authorizer.adapters import bearer_token
+from jwt_authorizer.algorithms import ALGORITHMS, DEFAULT_ALGORITHMS
+from jwt_authorizer.keys import KeySource
+from jwt_authorizer.policy import ClaimRules, Policy
+from jwt_authorizer.verifier import JwtVerifier, TokenRejected
 from tests import oracle
 from tests.cases import AUDIENCE, CaseIssuer, build_header_value, load_cases
 
 NOW = float(int(time.time()))
 CASES = load_cases()
+RSA_ALGORITHMS = frozenset(name for name, algorithm in ALGORITHMS.items() if algorithm.family == "RSA")
 ALGORITHM_SETS = {"default": DEFAULT_ALGORITHMS, "all-rsa": RSA_ALGORITHMS}
 EVERY_ALG = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "HS256", "HS512", "ES256", "EdDSA", "none", "rs256"]
 _EC_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -46,19 +50,22 @@ class Setup:
         self.scope_claims = tuple(settings.get("SCOPE_CLAIMS", "scope,scp").split(","))
         self.required: dict[str, list[str]] = json.loads(settings.get("REQUIRED_CLAIMS") or "{}")
         self.verifier = JwtVerifier(
-            issuers={name: KeySource(issuer=name) for name in names},
+            issuers={name: KeySource(issuer=name, algorithms=algorithms) for name in names},
             audiences=[AUDIENCE],
             algorithms=algorithms,
-            claim_rules=ClaimRules(self.scope_claims, self.required),
             clock=lambda: NOW,
         )
+        self.policy = Policy(claims=ClaimRules(self.scope_claims, self.required))
 
     def ours(self, header_value: object) -> tuple[Any, ...]:
         try:
             verified = self.verifier.verify(bearer_token(header_value))
         except TokenRejected:
             return ("refused",)
-        return ("accepted", dict(verified.claims), verified.scopes)
+        grant = self.policy.grant(verified)
+        if grant.refused is not None:  # a required claim fails: the token opens no route
+            return ("refused",)
+        return ("accepted", dict(verified.claims), grant.scopes)
 
     def theirs(self, header_value: object) -> tuple[Any, ...]:
         try:

@@ -8,6 +8,9 @@ import re
 import pytest
 
 from devloop.issuer import DevIssuer
+from jwt_authorizer.algorithms import VerificationKey
+from jwt_authorizer.authorizer import Authorizer
+from jwt_authorizer.settings import Settings
 from tests.support import EVENTS, TEST_ROUTE_DIR, decision_lines, load_event, load_function
 
 TEST_ROUTE = load_function(TEST_ROUTE_DIR)
@@ -22,7 +25,7 @@ def test_valid_event_with_a_fresh_token_is_allowed_with_a_context_that_holds_no_
     event = load_event("authorizer-v2-valid.json", token=token)
 
     # WHEN the authorizer answers
-    response = app.lambda_handler(event, lambda_context)
+    response = app.handle(event)
 
     # THEN it is a simple response carrying what a handler needs, and never the token
     assert response == {
@@ -34,21 +37,21 @@ def test_valid_event_with_a_fresh_token_is_allowed_with_a_context_that_holds_no_
 
 @pytest.mark.parametrize("name", ["authorizer-v2-missing-header.json", "authorizer-v2-malformed.json"])
 def test_bad_sample_events_are_denied(load_authorizer, lambda_context, name):
-    assert load_authorizer().lambda_handler(load_event(name), lambda_context) == {"isAuthorized": False}
+    assert load_authorizer().handle(load_event(name)) == {"isAuthorized": False}
 
 
 def test_the_committed_valid_event_holds_a_placeholder_not_a_token(load_authorizer, lambda_context):
     event = load_event("authorizer-v2-valid.json")
     assert event["headers"]["authorization"] == "Bearer __DEV_TOKEN__"
-    assert load_authorizer().lambda_handler(event, lambda_context) == {"isAuthorized": False}
+    assert load_authorizer().handle(event) == {"isAuthorized": False}
 
 
 def test_required_scope_is_enforced(load_authorizer, issuer: DevIssuer, lambda_context):
     app = load_authorizer(REQUIRED_SCOPES="read:test")
     allowed = load_event("authorizer-v2-valid.json", token=issuer.mint(scopes=["read:test"]))
     denied = load_event("authorizer-v2-valid.json", token=issuer.mint(scopes=["write:test"]))
-    assert app.lambda_handler(allowed, lambda_context)["isAuthorized"] is True
-    assert app.lambda_handler(denied, lambda_context)["isAuthorized"] is False
+    assert app.handle(allowed)["isAuthorized"] is True
+    assert app.handle(denied)["isAuthorized"] is False
 
 
 @pytest.mark.parametrize(
@@ -66,32 +69,62 @@ def test_required_scope_is_enforced(load_authorizer, issuer: DevIssuer, lambda_c
     ],
 )
 def test_hostile_event_shapes_are_denied_not_raised(load_authorizer, lambda_context, event):
-    assert load_authorizer().lambda_handler(event, lambda_context) == {"isAuthorized": False}
+    assert load_authorizer().handle(event) == {"isAuthorized": False}
 
 
 def test_header_name_is_case_insensitive(load_authorizer, issuer: DevIssuer, lambda_context):
     event = load_event("authorizer-v2-valid.json")
     event["headers"] = {"AUTHORIZATION": f"Bearer {issuer.mint()}"}
-    assert load_authorizer().lambda_handler(event, lambda_context)["isAuthorized"] is True
+    assert load_authorizer().handle(event)["isAuthorized"] is True
 
 
-def test_an_unexpected_failure_is_a_logged_deny(
-    load_authorizer, issuer: DevIssuer, lambda_context, monkeypatch, caplog
-):
-    app = load_authorizer()
+class ExplodingKeys:
+    """A key source that fails in a way no code path expects."""
 
-    def explode(token: str):
+    algorithms = frozenset({"RS256"})
+    requires_kid = True
+
+    def key_for(self, kid: str | None) -> VerificationKey:
         raise MemoryError("simulated")
 
-    monkeypatch.setattr(app.VERIFIER, "verify", explode)
-    with caplog.at_level("INFO", logger="authorizer"):
-        response = app.lambda_handler(load_event("authorizer-v2-valid.json", token=issuer.mint()), lambda_context)
-    assert response == {"isAuthorized": False}
-    assert decision_lines(caplog.records)[-1]["reason"] == "internal_error"
+
+@pytest.mark.parametrize(
+    ("name", "answer"),
+    [
+        ("authorizer-v2-valid.json", {"isAuthorized": False}),
+        (
+            "authorizer-v1-token.json",
+            {
+                "principalId": "anonymous",
+                "policyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Action": "execute-api:Invoke",
+                            "Effect": "Deny",
+                            "Resource": ["arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*"],
+                        }
+                    ],
+                },
+                "context": {},
+            },
+        ),
+    ],
+)
+def test_an_unexpected_failure_is_a_logged_deny_in_the_events_own_format(issuer: DevIssuer, caplog, name, answer):
+    settings = Settings.parse({"ISSUER": issuer.issuer, "AUDIENCE": "https://api.example.com"})
+    app = Authorizer(settings, keys={issuer.issuer: ExplodingKeys()})
+    response = app.handle(load_event(name, token=issuer.mint()))
+    assert response == answer
+    assert decision_lines(caplog.records)[-1] == {
+        "decision": "deny",
+        "reason": "internal_error",
+        "error": "MemoryError",
+    }
 
 
 def test_missing_configuration_fails_at_cold_start_with_a_clear_message(load_authorizer):
-    with pytest.raises(RuntimeError, match="ISSUER is required"):
+    with pytest.raises(ValueError, match="ISSUER is required"):
         load_authorizer(ISSUER="")
 
 
@@ -167,7 +200,7 @@ def test_rest_events_get_a_stage_wide_allow_policy(load_authorizer, issuer: DevI
     event = load_event(name, token=issuer.mint(scopes=["read:test"]))
 
     # WHEN the same function answers it
-    response = load_authorizer().lambda_handler(event, lambda_context)
+    response = load_authorizer().handle(event)
 
     # THEN it is an IAM policy for the whole stage, safe to cache across methods and resources
     assert response == {
@@ -189,7 +222,7 @@ def test_rest_events_get_a_stage_wide_allow_policy(load_authorizer, issuer: DevI
 @pytest.mark.parametrize("name", ["authorizer-v1-token.json", "authorizer-v1-request.json"])
 def test_rest_events_with_a_bad_token_get_a_deny_policy(load_authorizer, issuer: DevIssuer, lambda_context, name):
     event = load_event(name, token=issuer.mint(variant="expired"))
-    response = load_authorizer().lambda_handler(event, lambda_context)
+    response = load_authorizer().handle(event)
     assert response["policyDocument"]["Statement"][0]["Effect"] == "Deny"
     assert response["context"] == {}
 
@@ -199,7 +232,7 @@ def test_rest_allow_is_withheld_when_the_method_arn_is_unusable(
     load_authorizer, issuer: DevIssuer, lambda_context, method_arn
 ):
     event = {"type": "TOKEN", "authorizationToken": f"Bearer {issuer.mint()}", "methodArn": method_arn}
-    statement = load_authorizer().lambda_handler(event, lambda_context)["policyDocument"]["Statement"][0]
+    statement = load_authorizer().handle(event)["policyDocument"]["Statement"][0]
     assert statement == {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": ["*"]}
 
 
@@ -214,7 +247,7 @@ def test_the_context_cannot_be_read_as_granting_what_the_token_was_not_given(
     event = load_event("authorizer-v2-valid.json", token=token)
 
     # WHEN it is allowed
-    context = app.lambda_handler(event, lambda_context)["context"]
+    context = app.handle(event)["context"]
 
     # THEN the space-joined values an integration reads hold the valid scopes only
     assert context["scope"].split(" ") == ["read:test", "list:items"]

@@ -12,15 +12,25 @@ from typing import Any
 
 import pytest
 
-import jwks
 from devloop.issuer import new_rsa_key, public_jwk
 from devloop.tls import LocalCA
-from jwks import KeySource, discovery_url, parse_jwks
+from jwt_authorizer import keys as jwks
+from jwt_authorizer.algorithms import VerificationKey
+from jwt_authorizer.keys import KeySource, discovery_url, parse_jwks
+from jwt_authorizer.verifier import TokenRejected
 from tests.jwks_server import FaultyJwksServer, running
 from tests.support import FakeClock, free_port
 
 KEY_A, KEY_B = new_rsa_key(), new_rsa_key()
 JWKS_A = {"keys": [public_jwk(KEY_A, "a")]}
+
+
+def lookup(source: KeySource, kid: str) -> VerificationKey | None:
+    """The key, or None when the source refuses to give one (its reason is tested on its own)."""
+    try:
+        return source.key_for(kid)
+    except TokenRejected:
+        return None
 
 
 @pytest.fixture
@@ -44,70 +54,70 @@ def test_discovery_url_keeps_auth0_trailing_slash_semantics():
 def test_keys_come_from_discovery_once_and_are_reused(server):
     source = KeySource(issuer=server.issuer)
     for _ in range(1000):
-        assert _numbers(source.key_for("a")) == _numbers(KEY_A.public_key())
+        assert _numbers(lookup(source, "a")) == _numbers(KEY_A.public_key())
     assert server.requests == ["/.well-known/openid-configuration", "/jwks.json"]
 
 
 def test_discovery_issuer_mismatch_is_refused(server):
     source = KeySource(issuer=server.base_url + "/other/")
-    assert source.key_for("a") is None
+    assert lookup(source, "a") is None
     assert "/jwks.json" not in server.requests
 
 
 def test_unknown_kid_refetches_at_most_once_per_cooldown(server):
     clock = FakeClock()
     source = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=60, clock=clock)
-    assert source.key_for("a") is not None
+    assert lookup(source, "a") is not None
     for _ in range(500):
-        assert source.key_for("forged") is None
+        assert lookup(source, "forged") is None
     assert server.jwks_fetches == 1
     clock.now += 61
-    assert source.key_for("forged") is None
+    assert lookup(source, "forged") is None
     assert server.jwks_fetches == 2
 
 
 def test_rotation_new_kid_is_picked_up_and_withdrawn_key_stops_working(server):
     clock = FakeClock()
     source = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=10, max_age=3600, clock=clock)
-    assert source.key_for("a") is not None
+    assert lookup(source, "a") is not None
     server.jwks = {"keys": [public_jwk(KEY_A, "a"), public_jwk(KEY_B, "b")]}
     clock.now += 11
-    assert _numbers(source.key_for("b")) == _numbers(KEY_B.public_key())
+    assert _numbers(lookup(source, "b")) == _numbers(KEY_B.public_key())
     server.jwks = {"keys": [public_jwk(KEY_B, "b")]}
     clock.now += 3600
-    assert source.key_for("a") is None
-    assert source.key_for("b") is not None
+    assert lookup(source, "a") is None
+    assert lookup(source, "b") is not None
 
 
 @pytest.mark.parametrize("fault", ["500", "garbage", "empty", "huge", "slow"])
 def test_failed_refresh_keeps_the_last_good_key_set(server, fault):
     clock = FakeClock()
     source = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=1, max_age=10, timeout=0.3, clock=clock)
-    assert source.key_for("a") is not None
+    assert lookup(source, "a") is not None
     server.mode = fault
     clock.now += 20  # stale and past the cooldown: the next lookup refreshes, and the refresh fails
-    assert _numbers(source.key_for("a")) == _numbers(KEY_A.public_key())
-    assert source.key_for("unknown") is None
+    assert _numbers(lookup(source, "a")) == _numbers(KEY_A.public_key())
+    assert lookup(source, "unknown") is None
     assert server.jwks_fetches == 2
 
 
 def test_connection_refused_keeps_the_last_good_key_set(server):
     clock = FakeClock()
     source = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=1, max_age=10, clock=clock)
-    assert source.key_for("a") is not None
+    assert lookup(source, "a") is not None
     source._jwks_uri = f"http://127.0.0.1:{free_port()}/jwks.json"
     clock.now += 20
-    assert source.key_for("a") is not None
+    assert lookup(source, "a") is not None
 
 
 def test_cold_start_with_a_dead_endpoint_denies_instead_of_raising():
     source = KeySource(issuer=f"http://127.0.0.1:{free_port()}/", timeout=0.5)
-    assert source.key_for("a") is None
+    assert lookup(source, "a") is None
 
 
 def test_plain_http_keys_are_refused_for_an_https_issuer(server):
     source = KeySource(issuer="https://tenant.example.com/", jwks_uri=server.jwks_uri)
-    assert source.key_for("a") is None
+    assert lookup(source, "a") is None
     assert server.requests == []
 
 
@@ -146,15 +156,15 @@ def test_a_redirect_to_plain_http_is_never_followed(tls_ca: LocalCA):
     ):
         clock = FakeClock()
         source = KeySource(issuer=secure.issuer, jwks_uri=secure.jwks_uri, cooldown=5, max_age=10, clock=clock)
-        assert source.key_for("a") is not None
+        assert lookup(source, "a") is not None
         secure.mode, secure.redirect_to = "redirect", plain.jwks_uri
 
         # WHEN the keys are refreshed
         clock.now += 20
 
         # THEN the http URL is never requested, the attacker's kid is unknown, the last good keys stay
-        assert source.key_for("b") is None
-        assert source.key_for("a") is not None
+        assert lookup(source, "b") is None
+        assert lookup(source, "a") is not None
         assert plain.requests == []
         assert secure.jwks_fetches == 2
 
@@ -163,13 +173,13 @@ def test_one_deadline_bounds_a_whole_refresh_against_a_dripping_server(server):
     # GIVEN keys known, then a server that sends the key set in 20 pieces 0.35 s apart (7 s)
     clock = FakeClock()
     source = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=0, max_age=10, timeout=1.0, clock=clock)
-    assert source.key_for("a") is not None
+    assert lookup(source, "a") is not None
     server.mode = "drip"
     clock.now += 20
 
     # WHEN the stale keys are refreshed
     started = time.monotonic()
-    key = source.key_for("a")
+    key = lookup(source, "a")
     elapsed = time.monotonic() - started
 
     # THEN the refresh gives up at its deadline, far from the 7 s the server would take and inside
@@ -182,10 +192,10 @@ def test_one_deadline_bounds_a_whole_refresh_against_a_dripping_server(server):
 def test_a_refresh_in_progress_does_not_hold_up_lookups_of_known_keys(server):
     clock = FakeClock()
     source = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=0, max_age=10, timeout=3.0, clock=clock)
-    assert source.key_for("a") is not None
+    assert lookup(source, "a") is not None
     server.mode = "drip"
     clock.now += 20
-    refreshing = threading.Thread(target=source.key_for, args=("a",))
+    refreshing = threading.Thread(target=lookup, args=(source, "a"))
     refreshing.start()
     try:
         waited = time.monotonic() + 10
@@ -193,7 +203,7 @@ def test_a_refresh_in_progress_does_not_hold_up_lookups_of_known_keys(server):
             time.sleep(0.01)  # until the refresh has reached the server (it then drips for 3 s)
         assert server.jwks_fetches == 2
         started = time.monotonic()
-        assert source.key_for("a") is not None
+        assert lookup(source, "a") is not None
         assert time.monotonic() - started < 1.0, "a known key waited for the refresh in progress"
     finally:
         refreshing.join()
@@ -213,7 +223,7 @@ def test_a_malformed_discovery_document_is_a_failed_refresh_that_changes_nothing
     # GIVEN keys found through discovery
     clock = FakeClock()
     source = KeySource(issuer=server.issuer, cooldown=0, max_age=10, clock=clock)
-    assert source.key_for("a") is not None
+    assert lookup(source, "a") is not None
     fetches = server.jwks_fetches
 
     # WHEN discovery starts answering garbage
@@ -221,21 +231,21 @@ def test_a_malformed_discovery_document_is_a_failed_refresh_that_changes_nothing
     clock.now += 20
 
     # THEN the lookup never raises, the last good keys answer, and no key URL was stored
-    assert source.key_for("a") is not None
+    assert lookup(source, "a") is not None
     assert server.jwks_fetches == fetches
     server.discovery_override = None
     server.jwks = {"keys": [public_jwk(KEY_B, "b")]}
     clock.now += 20
-    assert source.key_for("b") is not None
+    assert lookup(source, "b") is not None
 
 
 def test_deeply_nested_json_is_a_failed_refresh(server):
     clock = FakeClock()
     source = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, cooldown=0, max_age=10, clock=clock)
-    assert source.key_for("a") is not None
+    assert lookup(source, "a") is not None
     server.mode = "nested"
     clock.now += 20
-    assert source.key_for("a") is not None
+    assert lookup(source, "a") is not None
     assert server.jwks_fetches == 2
 
 
@@ -323,7 +333,7 @@ def test_a_key_fetch_error_never_logs_the_urls_userinfo_or_query(server, caplog:
 
     # WHEN the fetch fails
     with caplog.at_level(logging.WARNING, logger="authorizer.jwks"):
-        assert source.key_for("a") is None
+        assert lookup(source, "a") is None
 
     # THEN the failure is logged with the host and path, never the secrets
     text = " ".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
@@ -369,3 +379,41 @@ def test_each_address_of_a_host_gets_only_the_time_left(server, monkeypatch: pyt
         assert sock.getpeername() == live
     with pytest.raises(TimeoutError):
         jwks._connect_by(time.monotonic() - 1, ("issuer.test", 443))
+
+
+def reason_for(source: KeySource, kid: str) -> str:
+    with pytest.raises(TokenRejected) as rejected:
+        source.key_for(kid)
+    return rejected.value.reason
+
+
+def test_why_there_is_no_key_is_told_apart(server):
+    # Keys that could never be fetched are not the same as a kid the issuer does not publish.
+    server.mode = "500"
+    source = KeySource(issuer=server.issuer, cooldown=0, clock=FakeClock())
+    assert reason_for(source, "a") == "keys_unavailable"
+    server.mode = "ok"
+    assert lookup(source, "a") is not None
+    assert reason_for(source, "nobody") == "unknown_kid"
+
+
+def test_last_good_keys_serve_for_max_stale_past_max_age_then_are_refused_until_the_issuer_answers(server):
+    # GIVEN keys fetched once, then an issuer whose every answer fails
+    clock = FakeClock()
+    source = KeySource(issuer=server.issuer, cooldown=60, max_age=3600, max_stale=1800, clock=clock)
+    assert lookup(source, "a") is not None
+    server.mode = "500"
+
+    # WHEN refreshes keep failing: the last good keys serve up to max_age + max_stale
+    clock.now += 3600 + 1799
+    assert lookup(source, "a") is not None
+    # THEN past it, every lookup is refused with a reason of its own, an unknown kid's too
+    clock.now += 1
+    assert reason_for(source, "a") == "keys_stale"
+    assert reason_for(source, "other") == "keys_stale"
+
+    # AND as soon as the issuer answers (the next try, after the cooldown), the keys are trusted again
+    server.mode = "ok"
+    clock.now += 60
+    assert lookup(source, "a") is not None
+    assert server.jwks_fetches >= 2

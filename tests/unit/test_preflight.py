@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from devloop.issuer import new_rsa_key, public_jwk
 from devloop.tls import LocalCA
-from jwks import discovery_url
+from jwt_authorizer.keys import discovery_url
 from tests.jwks_server import FaultyJwksServer, running
 from tests.support import AUTHORIZER_DIR, ROOT, free_port
 

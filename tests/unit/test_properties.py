@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-from types import ModuleType
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devloop.issuer import DevIssuer
-from tests.support import LambdaContext
+from jwt_authorizer.authorizer import Authorizer
+from jwt_authorizer.settings import Settings
 
 pytestmark = pytest.mark.slow
-CONTEXT = LambdaContext()
 PROFILE = settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module")
-def warm(issuer: DevIssuer) -> tuple[ModuleType, str]:
+def warm(issuer: DevIssuer) -> tuple[Authorizer, str]:
     """One warm authorizer container and one valid token (module-scoped: shared by all examples)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ISSUER", issuer.issuer)
-        patch.setenv("AUDIENCE", "https://api.example.com")
-        patch.delenv("JWKS_URI", raising=False)
-        patch.delenv("REQUIRED_SCOPES", raising=False)
-        from tests.support import AUTHORIZER_DIR, load_function
-
-        app = load_function(AUTHORIZER_DIR)
+    app = Authorizer(Settings.parse({"ISSUER": issuer.issuer, "AUDIENCE": "https://api.example.com"}))
     token = issuer.mint(lifetime=86400)
-    assert app.lambda_handler({"headers": {"authorization": f"Bearer {token}"}}, CONTEXT)["isAuthorized"]
+    assert decide(app, f"Bearer {token}")["isAuthorized"]
     return app, token
 
 
-def decide(app: ModuleType, header_value: object) -> dict:
-    return app.lambda_handler({"version": "2.0", "headers": {"authorization": header_value}}, CONTEXT)
+def decide(app: Authorizer, header_value: object) -> dict:
+    return app.handle({"version": "2.0", "headers": {"authorization": header_value}})
 
 
 @PROFILE

@@ -12,7 +12,8 @@ import re
 import pytest
 
 from devloop.issuer import DevIssuer
-from jwt_core import ScopeRules
+from jwt_authorizer.policy import ScopeRules
+from jwt_authorizer.settings import parse_route_scopes, parse_scopes
 from tests.support import decision_lines, load_event
 
 RULES = {"GET /admin": ["admin"], "ANY /items/{id}": ["items:read", "items:write"]}
@@ -36,7 +37,7 @@ def http_event(token: str, route_key: str) -> dict:
 def test_http_api_answers_per_route_key(load_authorizer, issuer: DevIssuer, lambda_context, scopes, expected):
     app = load_authorizer(REQUIRED_SCOPES="read:test", ROUTE_SCOPES=json.dumps(RULES))
     token = issuer.mint(scopes=scopes)
-    answers = {rk: app.lambda_handler(http_event(token, rk), lambda_context)["isAuthorized"] for rk in expected}
+    answers = {rk: app.handle(http_event(token, rk))["isAuthorized"] for rk in expected}
     assert answers == expected
 
 
@@ -44,7 +45,7 @@ def test_an_event_without_a_route_key_gets_the_default_rule(load_authorizer, iss
     app = load_authorizer(REQUIRED_SCOPES="read:test", ROUTE_SCOPES=json.dumps(RULES))
     event = http_event(issuer.mint(scopes=["admin"]), "GET /admin")
     del event["routeKey"]
-    assert app.lambda_handler(event, lambda_context) == {"isAuthorized": False}
+    assert app.handle(event) == {"isAuthorized": False}
 
 
 def iam_allows(statements: list[dict], resource: str) -> bool:
@@ -157,7 +158,7 @@ def test_rest_policies_never_allow_a_route_the_token_may_not_use(load_authorizer
 
         for first in REQUESTS:
             # WHEN API Gateway asks about one request
-            answer = app.lambda_handler(rest_event(kind, token, *first), lambda_context)
+            answer = app.handle(rest_event(kind, token, *first))
             statements = answer["policyDocument"]["Statement"]
             # THEN the policy is right for that request
             assert iam_allows(statements, f"{STAGE}/{first[0]}{first[1]}") is fresh(first), (scopes, first)
@@ -188,7 +189,7 @@ def test_a_method_arn_that_names_no_single_request_is_denied(load_authorizer, is
     # An allow written for an ARN holding an IAM wildcard would cover other requests.
     app = load_authorizer()
     event = {"type": "TOKEN", "authorizationToken": f"Bearer {issuer.mint()}", "methodArn": method_arn}
-    answer = app.lambda_handler(event, lambda_context)
+    answer = app.handle(event)
     assert [s["Effect"] for s in answer["policyDocument"]["Statement"]] == ["Deny"]
     assert answer["context"] == {}
 
@@ -199,7 +200,7 @@ def test_a_rest_deny_for_missing_scopes_is_logged_as_such(
     app = load_authorizer(REQUIRED_SCOPES="read:test")
     token = issuer.mint(scopes=["x"])
     event = {"type": "TOKEN", "authorizationToken": f"Bearer {token}", "methodArn": f"{STAGE}/GET/a"}
-    response = app.lambda_handler(event, lambda_context)
+    response = app.handle(event)
     assert response["context"] == {}
     assert [line["reason"] for line in decision_lines(caplog.records)] == ["insufficient_scope"]
 
@@ -219,8 +220,12 @@ def test_bad_route_scopes_fail_at_cold_start_with_a_clear_message(load_authorize
         load_authorizer(ROUTE_SCOPES=routes_json)
 
 
+def rules(default: str, routes: str) -> ScopeRules:
+    return ScopeRules(parse_scopes(default, "REQUIRED_SCOPES"), parse_route_scopes(routes))
+
+
 def test_rules_are_route_specific_only_when_some_route_differs_from_the_default():
-    assert not ScopeRules.from_config("a", "").route_specific
-    assert not ScopeRules.from_config("a", '{"GET /x": ["a"]}').route_specific
-    assert ScopeRules.from_config("a", '{"GET /x": "b c"}').route_specific
-    assert ScopeRules.from_config("a", '{"GET /x": "b c"}').required("GET /x") == ("b", "c")
+    assert not rules("a", "").route_specific
+    assert not rules("a", '{"GET /x": ["a"]}').route_specific
+    assert rules("a", '{"GET /x": "b c"}').route_specific
+    assert rules("a", '{"GET /x": "b c"}').required("GET /x") == ("b", "c")

@@ -63,8 +63,8 @@ def test_every_answer_to_every_row_is_sendable_by_the_python313_runtime(
         http_event = load_event("authorizer-v2-valid.json")
         http_event["headers"]["authorization"] = value
         rest_event = {"type": "TOKEN", "authorizationToken": value, "methodArn": f"{STAGE}/GET/lambda/test"}
-        answers.append((f"{case.id} (HTTP API)", app.lambda_handler(http_event, lambda_context)))
-        answers.append((f"{case.id} (REST)", app.lambda_handler(rest_event, lambda_context)))
+        answers.append((f"{case.id} (HTTP API)", app.handle(http_event)))
+        answers.append((f"{case.id} (REST)", app.handle(rest_event)))
     assert runtime_failures(answers) == []
 
 

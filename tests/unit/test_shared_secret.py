@@ -17,8 +17,11 @@ import jwt
 import pytest
 from botocore.stub import Stubber
 
-from secret import MIN_SECRET_BYTES, SharedSecret
-from tests.support import AUTHORIZER_DIR, ROOT, FakeClock
+from jwt_authorizer.authorizer import Authorizer
+from jwt_authorizer.secret import MIN_SECRET_BYTES, SharedSecret
+from jwt_authorizer.settings import Settings
+from jwt_authorizer.verifier import TokenRejected
+from tests.support import AUTHORIZER_DIR, FakeClock
 
 PARAMETER = "/jwt-api/hs256-secret"
 AUDIENCE = "https://api.example.com"
@@ -43,24 +46,51 @@ def hs256(secret: str, issuer: str, **claims) -> str:
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
+class Factory:
+    """The SSM client factory SharedSecret is given: counts how often a client is asked for."""
+
+    def __init__(self, client: object) -> None:
+        self.client = client
+        self.calls = 0
+
+    def __call__(self) -> object:
+        self.calls += 1
+        return self.client
+
+
+def hs256_authorizer(issuer: str, factory: Factory) -> Authorizer:
+    settings = Settings.parse({"ISSUER": issuer, "AUDIENCE": AUDIENCE, "HS256_SECRET_PARAMETER": PARAMETER})
+    return Authorizer(settings, keys={issuer: SharedSecret(PARAMETER, client_factory=factory)})
+
+
 @pytest.fixture
-def hs_app(load_authorizer):
-    app = load_authorizer(HS256_SECRET_PARAMETER=PARAMETER)
+def hs_app(issuer):
     secret = secrets.token_urlsafe(48)
     client, stubber = ssm_with(secret)
-    app.KEYS[app.ISSUERS[0]].client_factory = lambda: client
-    return app, secret, stubber
+    factory = Factory(client)
+    return hs256_authorizer(issuer.issuer, factory), secret, stubber, factory
 
 
-def test_hs256_tokens_are_allowed_and_the_secret_is_read_once(hs_app, issuer, lambda_context):
-    app, secret, stubber = hs_app
+def test_hs256_tokens_are_allowed_and_the_secret_is_read_once(hs_app, issuer):
+    app, secret, stubber, factory = hs_app
     token = hs256(secret, issuer.issuer, scope="read:test")
     for _ in range(3):
-        answer = app.lambda_handler({"version": "2.0", "headers": {"authorization": f"Bearer {token}"}}, lambda_context)
+        answer = app.handle({"version": "2.0", "headers": {"authorization": f"Bearer {token}"}})
         assert answer["isAuthorized"] is True
     assert app.decide(f"Bearer {hs256(secret, issuer.issuer, jti='2')}").allowed
     stubber.assert_no_pending_responses()
-    assert app.KEYS[app.ISSUERS[0]].reads == 1
+    assert factory.calls == 1
+
+
+def test_the_template_default_settings_give_hs256_mode_hs256_alone():
+    # The template sets ALLOWED_ALGORITHMS to HS256 in this mode; left empty it means the same.
+    for value in ("", "HS256"):
+        values = {"ISSUER": "https://a/", "AUDIENCE": AUDIENCE, "HS256_SECRET_PARAMETER": PARAMETER}
+        assert Settings.parse({**values, "ALLOWED_ALGORITHMS": value}).algorithms == {"HS256"}
+    with pytest.raises(ValueError, match="HS256 alone"):
+        Settings.parse({**values, "ALLOWED_ALGORITHMS": "RS256,HS256"})
+    with pytest.raises(ValueError, match="only with HS256_SECRET_PARAMETER"):
+        Settings.parse({"ISSUER": "https://a/", "AUDIENCE": AUDIENCE, "ALLOWED_ALGORITHMS": "HS256"})
 
 
 @pytest.mark.parametrize(
@@ -73,7 +103,7 @@ def test_hs256_tokens_are_allowed_and_the_secret_is_read_once(hs_app, issuer, la
     ],
 )
 def test_only_hs256_with_this_secret_and_the_usual_claims_pass(hs_app, issuer, make, reason):
-    app, secret, _ = hs_app
+    app, secret, _, _ = hs_app
     assert app.decide(f"Bearer {make(secret, issuer)}").reason == reason
 
 
@@ -82,18 +112,23 @@ def test_an_rs256_stack_refuses_hs256_tokens(load_authorizer, issuer):
     assert app.decide(f"Bearer {hs256(secrets.token_urlsafe(48), issuer.issuer)}").reason == "bad_algorithm"
 
 
+def missing(source: SharedSecret) -> str:
+    with pytest.raises(TokenRejected) as rejected:
+        source.key_for(None)
+    return rejected.value.reason
+
+
 def test_an_ssm_failure_denies_and_retries_only_after_the_cooldown(caplog):
     secret = secrets.token_urlsafe(48)
     client, stubber = ssm_with(("AccessDeniedException", "not allowed"), secret)
-    clock = FakeClock()
-    source = SharedSecret(PARAMETER, client_factory=lambda: client, cooldown=10, clock=clock)
-    assert source.key_for(None) is None
+    clock, factory = FakeClock(), Factory(client)
+    source = SharedSecret(PARAMETER, client_factory=factory, cooldown=10, clock=clock)
+    assert missing(source) == "key_unavailable"
     clock.now += 5
-    assert source.key_for(None) is None
-    assert source.reads == 1
+    assert missing(source) == "key_unavailable"
+    assert factory.calls == 1
     clock.now += 6
-    loaded = source.key_for(None)
-    assert loaded is not None and loaded.key == secret.encode()
+    assert source.key_for(None).key == secret.encode()
     stubber.assert_no_pending_responses()
     assert [r.getMessage() for r in caplog.records] == ["shared secret unavailable", "shared secret loaded"]
 
@@ -102,17 +137,16 @@ def test_a_short_secret_is_refused_and_never_logged(caplog):
     short = secrets.token_hex(MIN_SECRET_BYTES // 2 - 1)
     client, _ = ssm_with(short)
     source = SharedSecret(PARAMETER, client_factory=lambda: client)
-    assert source.key_for(None) is None
+    assert missing(source) == "key_unavailable"
     assert short not in json.dumps([vars(r) for r in caplog.records], default=str)
 
 
-def test_the_deny_reason_when_the_secret_cannot_be_read(load_authorizer, issuer, lambda_context):
-    app = load_authorizer(HS256_SECRET_PARAMETER=PARAMETER)
+def test_the_deny_reason_when_the_secret_cannot_be_read(issuer):
     client, _ = ssm_with(("ParameterNotFound", "no such parameter"))
-    app.KEYS[app.ISSUERS[0]].client_factory = lambda: client
+    app = hs256_authorizer(issuer.issuer, Factory(client))
     token = hs256(secrets.token_urlsafe(48), issuer.issuer)
     event = {"version": "2.0", "headers": {"authorization": f"Bearer {token}"}}
-    assert app.lambda_handler(event, lambda_context) == {"isAuthorized": False}
+    assert app.handle(event) == {"isAuthorized": False}
     assert app.decide(f"Bearer {token}").reason == "key_unavailable"
 
 
@@ -122,12 +156,13 @@ def test_the_rs256_path_never_imports_boto3(issuer_server):
         "event = {'version': '2.0', 'headers': {'authorization': 'Bearer ' + sys.stdin.readline().strip()}}\n"
         "print(json.dumps([app.lambda_handler(event, None)['isAuthorized'], 'boto3' in sys.modules]))\n"
     )
-    env = {"ISSUER": issuer_server.issuer.issuer, "AUDIENCE": AUDIENCE, "PYTHONPATH": str(AUTHORIZER_DIR)}
+    # The function's own directory as the working directory, as Lambda's /var/task.
+    env = {"ISSUER": issuer_server.issuer.issuer, "AUDIENCE": AUDIENCE}
     result = subprocess.run(
         [sys.executable, "-c", script],
         input=issuer_server.issuer.mint() + "\n",
         env=env,
-        cwd=ROOT,
+        cwd=AUTHORIZER_DIR,
         capture_output=True,
         text=True,
         check=True,

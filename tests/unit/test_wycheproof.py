@@ -22,8 +22,10 @@ from typing import Any
 
 import pytest
 
-from jwks import JwksError, parse_jwks
-from jwt_core import RSA_ALGORITHMS, JwtVerifier, KeyLookup, TokenRejected, VerificationKey
+from jwt_authorizer.algorithms import ALGORITHMS
+from jwt_authorizer.keys import JwksError, parse_jwks
+from jwt_authorizer.verifier import JwtVerifier, TokenRejected
+from tests.support import StaticKeys
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "wycheproof" / "json_web_signature_test.json"
 SUITE = json.loads(VECTORS.read_text())
@@ -31,14 +33,7 @@ CASES = [(group, test) for group in SUITE["testGroups"] for test in group["tests
 JWK_ALG_DISAGREES = {346, 350}
 # What the verifier checks after the signature: the payload, then the claims.
 AFTER_SIGNATURE = {"bad_issuer", "missing_exp", "bad_exp", "expired", "bad_audience"}
-
-
-class StaticKeys(KeyLookup):
-    def __init__(self, keys: dict[str, VerificationKey]) -> None:
-        self.keys = keys
-
-    def key_for(self, kid: str | None) -> VerificationKey | None:
-        return self.keys.get(kid) if kid is not None else None
+RSA_ALGORITHMS = frozenset(name for name, algorithm in ALGORITHMS.items() if algorithm.family == "RSA")
 
 
 def _header(token: str) -> dict[str, Any]:
@@ -53,7 +48,7 @@ def _header(token: str) -> dict[str, Any]:
 def verdict(group: dict[str, Any], token: str) -> TokenRejected | None:
     jwk = group.get("public") or group["private"]
     try:
-        keys = parse_jwks({"keys": [jwk]})
+        keys = parse_jwks({"keys": [jwk]}, RSA_ALGORITHMS)
     except JwksError:
         keys = {}
     verifier = JwtVerifier(

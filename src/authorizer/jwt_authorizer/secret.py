@@ -18,7 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from jwt_core import HMAC_ALGORITHMS, KeyLookup, VerificationKey
+from jwt_authorizer.algorithms import SHARED_SECRET_ALGORITHMS, VerificationKey
+from jwt_authorizer.reasons import Reason
+from jwt_authorizer.verifier import TokenRejected
 
 LOGGER = logging.getLogger("authorizer.secret")
 
@@ -32,10 +34,11 @@ def _ssm_client() -> Any:
     return boto3.client("ssm")
 
 
-class SharedSecret(KeyLookup):
-    family = HMAC_ALGORITHMS
+class SharedSecret:
+    """The one HS256 key, whatever the token's ``kid``: a ``verifier.KeyLookup``."""
+
+    algorithms = SHARED_SECRET_ALGORITHMS
     requires_kid = False
-    missing_reason = "key_unavailable"
 
     def __init__(
         self,
@@ -52,22 +55,22 @@ class SharedSecret(KeyLookup):
         self._secret: VerificationKey | None = None
         self._attempted_at: float | None = None
         self._lock = threading.Lock()
-        self.reads = 0
 
-    def key_for(self, kid: str | None) -> VerificationKey | None:
+    def key_for(self, kid: str | None) -> VerificationKey:
         if self._secret is not None:
             return self._secret
         with self._lock:
             if self._secret is None and self._may_read():
                 self._read()
-            return self._secret
+        if self._secret is None:
+            raise TokenRejected(Reason.KEY_UNAVAILABLE)
+        return self._secret
 
     def _may_read(self) -> bool:
         return self._attempted_at is None or self._clock() - self._attempted_at >= self._cooldown
 
     def _read(self) -> None:
         self._attempted_at = self._clock()
-        self.reads += 1
         try:
             answer = self.client_factory().get_parameter(Name=self.parameter, WithDecryption=True)
             value = answer["Parameter"]["Value"]
@@ -79,5 +82,6 @@ class SharedSecret(KeyLookup):
             # Never log the value, not even its length class beyond "too short".
             LOGGER.error("shared secret too short", extra={"parameter": self.parameter, "minimum": MIN_SECRET_BYTES})
             return
-        self._secret = VerificationKey(secret, "HS256")
+        # One secret for the container's life: its "thumbprint" need only tell it from nothing.
+        self._secret = VerificationKey(secret, "HS256", "oct", "shared-secret")
         LOGGER.info("shared secret loaded", extra={"parameter": self.parameter})

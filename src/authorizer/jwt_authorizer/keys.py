@@ -10,10 +10,11 @@
 - A failed refresh (error status, redirect, timeout, garbage, refused connection, an empty key
   set, a malformed discovery document) is logged and changes nothing: the last good key set
   stays (discovery is read afresh at each refresh, so no bad key URL can stick), and a JWKS
-  outage never breaks requests whose keys are known.
-- Keys that must not be trusted are skipped when a key set is loaded (logged, by ``kid``):
-  RSA under 2048 bits (RFC 7518 3.3), a ``use`` other than ``sig``, ``key_ops`` without
-  ``verify``, an ``alg`` that is not an RSA signature algorithm, and a ``kid`` listed twice.
+  outage never breaks requests whose keys are known, for ``max_stale`` seconds past
+  ``max_age``. After that the keys are no longer trusted (``keys_stale``) until a refresh works.
+- Only the key types the allowed algorithms need are loaded; each JWK is judged alone by the
+  algorithm table (``algorithms.jwk_key``), and a key it refuses is skipped and logged by ``kid``,
+  as is a ``kid`` listed twice.
 """
 
 from __future__ import annotations
@@ -28,20 +29,26 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
-
-from jwt_core import RSA_ALGORITHMS, KeyLookup, VerificationKey, b64url_decode
+from jwt_authorizer.algorithms import (
+    DEFAULT_ALGORITHMS,
+    PUBLIC_KEY_ALGORITHMS,
+    Untrusted,
+    VerificationKey,
+    jwk_key,
+    key_types,
+)
+from jwt_authorizer.reasons import Reason
+from jwt_authorizer.verifier import TokenRejected
 
 LOGGER = logging.getLogger("authorizer.jwks")
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 # Discovery and keys together; the function's timeout is 5 s and must leave room to answer.
 REFRESH_TIMEOUT = 2.0
-MIN_RSA_BITS = 2048
 _JSON = json.JSONDecoder()
 
 
@@ -160,64 +167,20 @@ def _abort(sock: socket.socket | None) -> None:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def _uint(value: object, name: str) -> int:
-    """A JWK's base64url unsigned integer (RFC 7518 6.3.1), decoded as strictly as a token segment."""
-    if not isinstance(value, str) or not value:
-        raise _Untrusted(f"{name} is not a base64url integer")
-    try:
-        return int.from_bytes(b64url_decode(value), "big")
-    except ValueError:
-        raise _Untrusted(f"{name} is not a base64url integer") from None
-
-
-class _Untrusted(Exception):
-    """Why one key of a set is not used (the message is logged with its kid)."""
-
-
-def _rsa_key(jwk: Mapping[str, Any]) -> VerificationKey:
-    """The key one JWK describes, or ``_Untrusted`` with why not: each key is judged alone."""
-    use = jwk.get("use", "sig")
-    if use != "sig":
-        raise _Untrusted(f"use {use!r} is not sig")
-    key_ops = jwk.get("key_ops")
-    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
-        raise _Untrusted("key_ops lacks verify")
-    alg = jwk.get("alg")
-    if alg is not None and not (isinstance(alg, str) and alg in RSA_ALGORITHMS):
-        raise _Untrusted(f"alg {alg if isinstance(alg, str) else repr(alg)} is not an RSA signature algorithm")
-    n, e = _uint(jwk.get("n"), "n"), _uint(jwk.get("e"), "e")
-    # An RSA modulus is a product of two odd primes, and its exponent is odd (RFC 8017 3.1).
-    if n % 2 == 0 or e % 2 == 0:
-        raise _Untrusted("modulus or exponent is even")
-    try:
-        # Only the public members: a JWKS that leaks "d" must not make us hold a private key.
-        public = RSAPublicNumbers(e, n).public_key()
-    except ValueError as exc:
-        raise _Untrusted(f"not an RSA public key ({exc})") from None
-    if public.key_size < MIN_RSA_BITS:
-        raise _Untrusted(f"key under {MIN_RSA_BITS} bits")
-    return VerificationKey(public, alg)
-
-
-def _unchanged(old: VerificationKey | None, new: VerificationKey) -> VerificationKey:
-    """``old`` when ``new`` is the same public key for the same algorithm, else ``new``."""
-    if old is not None and old.alg == new.alg and old.key.public_numbers() == new.key.public_numbers():
-        return old
-    return new
-
-
-def parse_jwks(document: Any) -> dict[str, VerificationKey]:
-    """Usable RSA signing keys by ``kid``. Keys we cannot use or must not trust are skipped.
+def parse_jwks(document: Any, algorithms: Iterable[str] = DEFAULT_ALGORITHMS) -> dict[str, VerificationKey]:
+    """Usable signing keys by ``kid``, of the key types ``algorithms`` need; others are skipped.
 
     Each key is judged alone: whatever is wrong with one (a member of the wrong type, a bad
-    number) skips that key, logged by its kid, and never the whole set.
+    number) skips that key, logged by its kid, and never the whole set. Keys of a type no
+    allowed algorithm uses are left out without a word: a mixed key set is normal.
     """
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise JwksError("not a JWKS document")
+    wanted = key_types(algorithms)
     candidates = [
         jwk
         for jwk in document["keys"]
-        if isinstance(jwk, Mapping) and jwk.get("kty") == "RSA" and isinstance(jwk.get("kid"), str) and jwk["kid"]
+        if isinstance(jwk, Mapping) and jwk.get("kty") in wanted and isinstance(jwk.get("kid"), str) and jwk["kid"]
     ]
     listed = Counter(jwk["kid"] for jwk in candidates)
     keys: dict[str, VerificationKey] = {}
@@ -227,38 +190,53 @@ def parse_jwks(document: Any) -> dict[str, VerificationKey]:
         try:
             if listed[kid] > 1:
                 # Which of two keys a kid means is not ours to guess: use neither.
-                raise _Untrusted("kid appears more than once")
-            keys[kid] = _rsa_key(jwk)
-        except _Untrusted as untrusted:
+                raise Untrusted("kid appears more than once")
+            keys[kid] = jwk_key(jwk)
+        except Untrusted as untrusted:
             skipped[kid] = str(untrusted)
         except Exception as exc:  # anything a hostile key provokes costs that key only
             skipped[kid] = f"unreadable ({type(exc).__name__})"
     if skipped:
         LOGGER.warning("jwks keys skipped", extra={"skipped": [f"{kid}: {why}" for kid, why in skipped.items()]})
     if not keys:
-        raise JwksError("no usable RSA signing keys")
+        raise JwksError(f"no usable {'/'.join(sorted(wanted))} signing keys")
     return keys
 
 
-class KeySource(KeyLookup):
-    """Keys for one issuer, from ``jwks_uri`` or from the issuer's discovery document."""
+class KeySource:
+    """Keys for one issuer, from ``jwks_uri`` or from the issuer's discovery document.
+
+    ``algorithms``: what the verifier allows, so that only the key types they need are loaded.
+    """
+
+    requires_kid = True
 
     def __init__(
         self,
         *,
         issuer: str,
         jwks_uri: str | None = None,
+        algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
         cooldown: float = 60.0,
         max_age: float = 3600.0,
+        max_stale: float = 3600.0,
         timeout: float = REFRESH_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        """``timeout`` is for a whole refresh; ``clock`` paces refreshes (tests move it by hand)."""
+        """``timeout`` is for a whole refresh; ``clock`` paces refreshes (tests move it by hand).
+
+        ``max_stale``: how long past ``max_age`` the last good keys still serve while refreshes
+        fail; after ``max_age + max_stale`` from the last good fetch, lookups are refused
+        (``keys_stale``) until a refresh works.
+        """
         self.issuer = issuer
+        self.algorithms = PUBLIC_KEY_ALGORITHMS
+        self._wanted = frozenset(algorithms)
         self._jwks_uri = jwks_uri or None
         self._cooldown = cooldown
         self._max_age = max_age
+        self._trusted_for = max_age + max_stale
         self._timeout = timeout
         self._clock = clock
         self._ssl_context = ssl_context
@@ -267,22 +245,29 @@ class KeySource(KeyLookup):
         self._attempted_at: float | None = None
         self._lock = threading.Lock()
 
-    def key_for(self, kid: str | None) -> VerificationKey | None:
-        if kid is None:
-            return None
-        key = self._keys.get(kid)
-        if key is not None and not self._stale():
+    def key_for(self, kid: str | None) -> VerificationKey:
+        key = self._keys.get(kid) if isinstance(kid, str) else None
+        if key is not None and self._clock() - self._fetched_at < self._max_age:  # type: ignore[operator]
             return key
         # A known key answers at once while another request refreshes; only a kid we have not
         # seen waits for the refresh (bounded by its deadline).
-        if not self._lock.acquire(blocking=key is None):
-            return key
-        try:
-            if self._may_fetch(unknown_kid=key is None):
-                self._refresh()
-            return self._keys.get(kid)
-        finally:
-            self._lock.release()
+        if self._lock.acquire(blocking=key is None):
+            try:
+                if self._may_fetch(unknown_kid=key is None):
+                    self._refresh()
+                key = self._keys.get(kid) if isinstance(kid, str) else None
+            finally:
+                self._lock.release()
+        return self._trusted(key)
+
+    def _trusted(self, key: VerificationKey | None) -> VerificationKey:
+        if self._fetched_at is None:
+            raise TokenRejected(Reason.KEYS_UNAVAILABLE)
+        if self._clock() - self._fetched_at >= self._trusted_for:
+            raise TokenRejected(Reason.KEYS_STALE)
+        if key is None:
+            raise TokenRejected(Reason.UNKNOWN_KID)
+        return key
 
     def _stale(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at >= self._max_age
@@ -300,7 +285,7 @@ class KeySource(KeyLookup):
         try:
             context = self._ssl_context or (ssl.create_default_context() if self.issuer.startswith("https") else None)
             url = self._jwks_uri or self._discover(deadline, context)
-            keys = parse_jwks(fetch_json(url, issuer=self.issuer, deadline=deadline, context=context))
+            keys = parse_jwks(fetch_json(url, issuer=self.issuer, deadline=deadline, context=context), self._wanted)
         except Exception as exc:  # JwksError, or anything a hostile answer provokes: never raise
             LOGGER.warning(
                 "jwks refresh failed; keeping last good key set",
@@ -310,9 +295,7 @@ class KeySource(KeyLookup):
                 },
             )
             return
-        # An unchanged key keeps its object: a verified-claims cache entry lasts only while the
-        # key that verified it is the one published, and a refresh is not a rotation.
-        self._keys = {kid: _unchanged(self._keys.get(kid), key) for kid, key in keys.items()}
+        self._keys = keys
         self._fetched_at = self._clock()
         LOGGER.info("jwks refreshed", extra={"known_kids": sorted(keys)})
 
