@@ -103,6 +103,10 @@ lint: install $(CHECKOV_VENV)/.installed ## cfn-lint (+ our rules), checkov, sam
 	$(VENV)/bin/actionlint -shellcheck= .github/workflows/*.yml
 	$(VENV)/bin/parliament < docs/deploy-role-policy.json
 
+.PHONY: docs
+docs: install ## Rewrite the tables in docs/ that come from the code (reasons, ...)
+	$(PY) -m devkit.docs
+
 .PHONY: format
 format: install ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -8,7 +8,9 @@ write: ``AWS::Serverless::HttpApi`` (``Auth``, ``DefinitionBody``, ``CorsConfigu
 - E9101 a route integration or a Lambda authorizer that API Gateway has no way to invoke;
 - E9102 an authorizer that would receive CORS preflight requests;
 - E9103 a cached Lambda authorizer without identity sources, or with per-route rules
-  (``ROUTE_SCOPES``) but no ``$context.routeKey`` in its cache key;
+  (``ROUTE_SCOPES`` giving some route other scopes than ``REQUIRED_SCOPES``, as the
+  authorizer's own ``ScopeRules.route_specific`` decides) but no ``$context.routeKey`` in its
+  cache key;
 - E9104 an issuer that cannot match a token's ``iss`` (not https, whitespace, an Auth0
   issuer without its trailing slash).
 """
@@ -20,6 +22,9 @@ from collections.abc import Iterator
 from typing import Any, ClassVar, NamedTuple
 
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
+
+from jwt_authorizer.policy import ScopeRules
+from jwt_authorizer.settings import SettingError, parse_route_scopes, parse_scopes
 
 Path = tuple[Any, ...]
 FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
@@ -384,14 +389,28 @@ class AuthorizerCacheKey(CloudFormationLintRule):
 
     @staticmethod
     def _route_specific(cfn: Any, function: str | None) -> bool:
+        """Do the function's rules differ per route? The authorizer's own definition decides
+        (``ScopeRules.route_specific``); a value not known here (a parameter without a default,
+        an intrinsic) or one the authorizer would refuse counts as route-specific."""
         if function is None:
             return False
         props = cfn.template["Resources"][function].get("Properties") or {}
         variables = (props.get("Environment") or {}).get("Variables") or {}
         if "ROUTE_SCOPES" not in variables:
             return False
-        values = parameter_values(cfn, variables["ROUTE_SCOPES"])
-        return any(v is None or str(v).strip() not in ("", "{}") for v in values)
+        routes = parameter_values(cfn, variables["ROUTE_SCOPES"])
+        defaults = parameter_values(cfn, variables.get("REQUIRED_SCOPES", ""))
+        for route_scopes in routes:
+            for required in defaults:
+                if not isinstance(route_scopes, str) or not isinstance(required, str):
+                    return True
+                try:
+                    rules = ScopeRules(parse_scopes(required, "REQUIRED_SCOPES"), parse_route_scopes(route_scopes))
+                except SettingError:
+                    return True
+                if rules.route_specific:
+                    return True
+        return False
 
 
 class IssuerNotAnIssuerUrl(CloudFormationLintRule):

@@ -290,7 +290,10 @@ def test_an_any_route_with_an_authorizer_swallows_preflights(tmp_path):
             "Issuer=http://x",
             "error: parameter Issuer: 'http://x' does not match the allowed pattern; must be an https://",
         ),
-        ("Nope=1", "error: unknown parameter 'Nope' (template.yaml has: AdditionalIssuers, AllowedAlgorithms, Audience,"),
+        (
+            "Nope=1",
+            "error: unknown parameter 'Nope' (template.yaml has: AdditionalIssuers, AllowedAlgorithms, Audience,",
+        ),
         ("AuthorizerCacheTtl=99999", "error: parameter AuthorizerCacheTtl: '99999' is above the maximum of 3600"),
         ("AuthorizerCacheTtl=abc", "error: parameter AuthorizerCacheTtl: 'abc' is not a number; must be a whole"),
         (

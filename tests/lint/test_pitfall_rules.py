@@ -87,3 +87,25 @@ def test_realistic_mistakes_in_the_real_template_are_caught(tmp_path, edits, exp
 def test_route_rules_without_the_route_key_are_fine_when_nothing_is_cached(tmp_path):
     edits = [ROUTE_RULES, NO_ROUTE_IN_KEY, ("    Default: 300\n", "    Default: 0\n")]
     assert lint(template_variant(tmp_path, *edits)) == []
+
+
+REQUIRED_READ = (
+    '  RequiredScope:\n    Type: String\n    Default: ""',
+    "  RequiredScope:\n    Type: String\n    Default: read:test",
+)
+
+
+@pytest.mark.parametrize(
+    ("route_scopes", "flagged"),
+    [
+        pytest.param('{"GET /lambda/admin": ["read:test"]}', False, id="same-scopes-as-the-default"),
+        pytest.param('{"GET /lambda/admin": "read:test"}', False, id="same-scopes-as-a-string"),
+        pytest.param('{"GET /lambda/admin": ["admin"]}', True, id="other-scopes"),
+        pytest.param('{"GET /lambda/admin": []}', True, id="no-scopes-where-the-default-has-one"),
+        pytest.param('{"GET /lambda/admin": ["read:test"], "GET /lambda/admin": []}', True, id="refused-json"),
+    ],
+)
+def test_e9103_asks_the_authorizers_own_rules_whether_routes_differ(tmp_path, route_scopes, flagged):
+    # The same definition (ScopeRules.route_specific) as the function that will run these rules.
+    edits = [REQUIRED_READ, ('ROUTE_SCOPES: ""', f"ROUTE_SCOPES: '{route_scopes}'"), NO_ROUTE_IN_KEY]
+    assert ("E9103" in {rule for rule, _ in lint(template_variant(tmp_path, *edits))}) is flagged

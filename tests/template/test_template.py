@@ -188,7 +188,9 @@ def test_the_template_sets_every_setting_the_authorizer_reads_and_nothing_else(c
 
 def test_allowed_algorithms_reach_the_authorizer_and_the_pattern_is_the_tables(sam_template, cfn):
     parameter = sam_template["Parameters"]["AllowedAlgorithms"]
-    names = set(re.fullmatch(r"\^\((.*)\)\$", parameter["AllowedPattern"]).group(1).split("|"))
+    alternatives = re.fullmatch(r"\^\((.*)\)\$", parameter["AllowedPattern"])
+    assert alternatives is not None
+    names = set(alternatives.group(1).split("|"))
     assert names == set(PUBLIC_KEY_ALGORITHMS)
     assert all(name in parameter["ConstraintDescription"] for name in names)
     env = resources_of(cfn, "AWS::Lambda::Function")["AuthorizerFunction"]["Properties"]["Environment"]

@@ -1,0 +1,9 @@
+"""The project's development library: the local loop, the deploy tools, the bench, the docs tables.
+
+Installed (editable) by ``make install``; nothing here is deployed. Its parts:
+
+- ``devkit.local``: ``make local``, an API Gateway built from template.yaml, with a dev issuer;
+- ``devkit.deploy``: ``make deploy``/``delete``/``smoke``/``build``/``invoke-*`` and the preflight;
+- ``devkit.bench``: ``make bench``;
+- ``devkit.docs``: ``make docs``, the tables in docs/ that are generated from the code.
+"""

@@ -1,0 +1,69 @@
+"""``make docs``: the parts of docs/ that are generated from the code, written in place.
+
+Each generated block sits between ``<!-- name:begin -->`` and ``<!-- name:end -->`` in its page,
+so the prose around it stays hand-written. ``--check`` (run by the tests) fails, naming the
+page, when a block differs from what the code says now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from jwt_authorizer.reasons import reasons_table
+
+ROOT = Path(__file__).resolve().parents[1]
+# page -> block name -> what writes the block
+BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
+    "docs/observability.md": {"reasons": reasons_table},
+}
+
+
+def render(text: str, blocks: dict[str, Callable[[], str]], page: str) -> str:
+    """``text`` with each named block replaced by what its function writes now."""
+    for name, make in blocks.items():
+        pattern = re.compile(rf"(<!-- {name}:begin -->\n)(?:.*?\n)?(<!-- {name}:end -->)", re.DOTALL)
+        if not pattern.search(text):
+            raise ValueError(f"{page} has no <!-- {name}:begin --> ... <!-- {name}:end --> block")
+        text = pattern.sub(_replacement(make()), text)
+    return text
+
+
+def _replacement(block: str) -> Callable[[re.Match[str]], str]:
+    def replace(match: re.Match[str]) -> str:
+        return match.group(1) + block + "\n" + match.group(2)
+
+    return replace
+
+
+def stale_pages(root: Path = ROOT) -> list[str]:
+    """The pages whose generated blocks differ from what the code says now."""
+    stale = []
+    for page, blocks in BLOCKS.items():
+        text = (root / page).read_text()
+        if render(text, blocks, page) != text:
+            stale.append(page)
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only say which pages are out of date")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = stale_pages()
+        if stale:
+            print(f"error: out of date: {', '.join(stale)} (run make docs)", file=sys.stderr)
+            return 1
+        return 0
+    for page, blocks in BLOCKS.items():
+        path = ROOT / page
+        path.write_text(render(path.read_text(), blocks, page))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
