@@ -42,8 +42,10 @@ class Algorithm(NamedTuple):
     curve: str | None
     make_verify: Callable[[], Verify]  # imports what it needs only when a configuration allows it
     family: str  # what the docs and the preflight call it ("RSA", "HMAC", ...)
-    # Does API Gateway's built-in HTTP API JWT authorizer verify it ("only RSA-based algorithms")?
-    built_in: bool
+    # Does API Gateway's built-in HTTP API JWT authorizer verify it? AWS documents "only
+    # RSA-based algorithms" and shows RS256: "yes" (RS256), "undocumented" (the other RSA
+    # algorithms: RSA-based, never named), "no". make local's emulation accepts "yes" only.
+    built_in: str
 
 
 class VerificationKey:
@@ -94,27 +96,96 @@ def _hs256() -> Verify:
     return verify
 
 
+def _ecdsa(curve: str, sha: HashAlgorithm) -> Callable[[], Verify]:
+    """RFC 7518 3.4: R and S as two big-endian numbers of exactly the curve's coordinate size.
+
+    The signature is refused before any curve arithmetic unless it is exactly twice that size
+    and R and S are both from 1 to the group order less one: a DER signature, a truncated or
+    padded one, zero or out-of-range numbers never reach OpenSSL. A high S (the other valid
+    signature of the same message, n - S) is accepted: RFC 7518 has no low-S rule, Wycheproof's
+    P1363 vectors call such signatures valid, and every issuer we know signs without one.
+    """
+
+    def make() -> Verify:
+        from cryptography.hazmat.primitives.asymmetric.ec import ECDSA
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+        size, order = _CURVES[curve][1], _CURVES[curve][2]
+        scheme = ECDSA(sha)
+
+        def verify(key: Any, signing_input: bytes, signature: bytes) -> bool:
+            if len(signature) != 2 * size:
+                return False
+            r, s = int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+            if not (0 < r < order and 0 < s < order):
+                return False
+            try:
+                key.verify(encode_dss_signature(r, s), signing_input, scheme)
+            except (InvalidSignature, ValueError, TypeError):
+                return False
+            return True
+
+        return verify
+
+    return make
+
+
+def _ed25519() -> Verify:
+    """RFC 8037 3.1: a 64-byte Ed25519 signature over the signing input."""
+
+    def verify(key: Any, signing_input: bytes, signature: bytes) -> bool:
+        if len(signature) != 64:
+            return False
+        try:
+            key.verify(signature, signing_input)
+        except (InvalidSignature, ValueError, TypeError):
+            return False
+        return True
+
+    return verify
+
+
 def _pss(sha: HashAlgorithm) -> AsymmetricPadding:
     # RFC 7518 3.5: MGF1 over the same hash, and a salt as long as the hash.
     return PSS(mgf=MGF1(sha), salt_length=sha.digest_size)
 
 
 _SHA = {"256": SHA256(), "384": SHA384(), "512": SHA512()}
+# JWK crv -> (cryptography's curve name, coordinate bytes, group order). The orders are the
+# curves' published constants (SEC 2 / FIPS 186-4), so no EC module loads to know them.
+_CURVES: dict[str, tuple[str, int, int]] = {
+    "P-256": ("SECP256R1", 32, 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551),
+    "P-384": (
+        "SECP384R1",
+        48,
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973,
+    ),
+    "P-521": (
+        "SECP521R1",
+        66,
+        0x01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409,
+    ),
+}
 
 ALGORITHMS: dict[str, Algorithm] = {
-    **{
-        f"RS{bits}": Algorithm(f"RS{bits}", "RSA", None, _rsa(PKCS1v15(), sha), "RSA", True)
-        for bits, sha in _SHA.items()
-    },
-    **{
-        f"PS{bits}": Algorithm(f"PS{bits}", "RSA", None, _rsa(_pss(sha), sha), "RSA", True)
-        for bits, sha in _SHA.items()
-    },
+    "RS256": Algorithm("RS256", "RSA", None, _rsa(PKCS1v15(), _SHA["256"]), "RSA", "yes"),
+    "RS384": Algorithm("RS384", "RSA", None, _rsa(PKCS1v15(), _SHA["384"]), "RSA", "undocumented"),
+    "RS512": Algorithm("RS512", "RSA", None, _rsa(PKCS1v15(), _SHA["512"]), "RSA", "undocumented"),
+    "PS256": Algorithm("PS256", "RSA", None, _rsa(_pss(_SHA["256"]), _SHA["256"]), "RSA", "undocumented"),
+    "PS384": Algorithm("PS384", "RSA", None, _rsa(_pss(_SHA["384"]), _SHA["384"]), "RSA", "undocumented"),
+    "PS512": Algorithm("PS512", "RSA", None, _rsa(_pss(_SHA["512"]), _SHA["512"]), "RSA", "undocumented"),
+    "ES256": Algorithm("ES256", "EC", "P-256", _ecdsa("P-256", SHA256()), "ECDSA", "no"),
+    "ES384": Algorithm("ES384", "EC", "P-384", _ecdsa("P-384", SHA384()), "ECDSA", "no"),
+    "ES512": Algorithm("ES512", "EC", "P-521", _ecdsa("P-521", SHA512()), "ECDSA", "no"),
+    # RFC 8037's one name for both Edwards curves; only Ed25519 keys are loaded (see _okp_key).
+    "EdDSA": Algorithm("EdDSA", "OKP", "Ed25519", _ed25519, "EdDSA", "no"),
     # Only with a shared secret (secret.py), and then alone: never next to a public-key family.
-    "HS256": Algorithm("HS256", "oct", None, _hs256, "HMAC", False),
+    "HS256": Algorithm("HS256", "oct", None, _hs256, "HMAC", "no"),
 }
 PUBLIC_KEY_ALGORITHMS = frozenset(name for name, algorithm in ALGORITHMS.items() if algorithm.kty != "oct")
 SHARED_SECRET_ALGORITHMS = frozenset(name for name, algorithm in ALGORITHMS.items() if algorithm.kty == "oct")
+# What make local's emulation of the built-in JWT authorizer accepts: what AWS shows it accepts.
+BUILT_IN_ALGORITHMS = frozenset(name for name, algorithm in ALGORITHMS.items() if algorithm.built_in == "yes")
 
 
 def verifiers(names: Iterable[str]) -> dict[str, Verify]:
@@ -140,8 +211,7 @@ def thumbprint(members: Mapping[str, str]) -> str:
 
 
 def _b64uint(number: int) -> str:
-    raw = number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return _b64(number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big"))
 
 
 def _rsa_key(jwk: Mapping[str, Any], alg: str | None) -> VerificationKey:
@@ -159,8 +229,63 @@ def _rsa_key(jwk: Mapping[str, Any], alg: str | None) -> VerificationKey:
     return VerificationKey(public, alg, "RSA", thumbprint({"e": _b64uint(e), "kty": "RSA", "n": _b64uint(n)}))
 
 
+def _coordinate(jwk: Mapping[str, Any], name: str, size: int) -> bytes:
+    value = jwk.get(name)
+    try:
+        raw = b64url_decode(value) if isinstance(value, str) else b""
+    except MalformedSegment:
+        raw = b""
+    # RFC 7518 6.2.1.2 and RFC 8037 2: the full size of a coordinate, no more and no less.
+    if len(raw) != size:
+        raise Untrusted(f"{name} is not a base64url {size}-byte coordinate")
+    return raw
+
+
+def _ec_key(jwk: Mapping[str, Any], alg: str | None) -> VerificationKey:
+    crv = jwk.get("crv")
+    if not isinstance(crv, str) or crv not in _CURVES:
+        raise Untrusted(f"crv {crv!r} is not P-256, P-384 or P-521")
+    if alg is not None and ALGORITHMS[alg].curve != crv:
+        raise Untrusted(f"alg {alg} needs crv {ALGORITHMS[alg].curve}, not {crv}")
+    from cryptography.hazmat.primitives.asymmetric import ec  # EC configurations only
+
+    name, size, _ = _CURVES[crv]
+    x, y = _coordinate(jwk, "x", size), _coordinate(jwk, "y", size)
+    try:
+        numbers = ec.EllipticCurvePublicNumbers(int.from_bytes(x, "big"), int.from_bytes(y, "big"), getattr(ec, name)())
+        public = numbers.public_key()
+    except ValueError:
+        raise Untrusted(f"the point is not on {crv}") from None
+    members = {"crv": crv, "kty": "EC", "x": _b64(x), "y": _b64(y)}
+    return VerificationKey(public, alg, "EC", thumbprint(members), curve=crv)
+
+
+def _okp_key(jwk: Mapping[str, Any], alg: str | None) -> VerificationKey:
+    crv = jwk.get("crv")
+    if crv != "Ed25519":
+        # Ed448 is refused, not guessed at: no issuer we know signs with it, and no published
+        # vectors here could prove its verification (Ed25519 has Wycheproof's).
+        raise Untrusted(f"crv {crv!r} is not supported (EdDSA keys must be Ed25519)")
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # EdDSA configurations only
+
+    x = _coordinate(jwk, "x", 32)
+    try:
+        public = Ed25519PublicKey.from_public_bytes(x)
+    except ValueError:
+        raise Untrusted("x is not an Ed25519 public key") from None
+    return VerificationKey(public, alg, "OKP", thumbprint({"crv": crv, "kty": "OKP", "x": _b64(x)}), curve=crv)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 # JWK kty -> the function that makes a key of one (its own checks included).
-KEY_TYPES: dict[str, Callable[[Mapping[str, Any], str | None], VerificationKey]] = {"RSA": _rsa_key}
+KEY_TYPES: dict[str, Callable[[Mapping[str, Any], str | None], VerificationKey]] = {
+    "RSA": _rsa_key,
+    "EC": _ec_key,
+    "OKP": _okp_key,
+}
 
 
 def key_types(algorithms: Iterable[str]) -> frozenset[str]:
@@ -173,7 +298,8 @@ def jwk_key(jwk: Mapping[str, Any]) -> VerificationKey:
 
     What any key must meet: ``use`` absent or ``sig``, ``key_ops`` absent or holding ``verify``,
     ``alg`` absent or a signature algorithm of the table for this key type; then its type's own
-    rules (RSA: 2048 bits or more, odd modulus and exponent).
+    rules (RSA: 2048 bits or more, odd modulus and exponent; EC: a listed curve, full-size
+    coordinates of a point on it, and the curve ``alg`` needs; OKP: Ed25519).
     """
     kty = jwk.get("kty")
     make = KEY_TYPES.get(kty) if isinstance(kty, str) else None
