@@ -1,6 +1,13 @@
 """A local HTTP API with API Gateway's documented semantics, built from template.yaml.
 
 - Routes: exact and ``{param}``/``{proxy+}`` paths; no match is 404 ``{"message":"Not Found"}``.
+  The path is routed as sent: an origin-form target is split at its first ``?`` (never read
+  as a URL, where ``//lambda/test`` would name a host), then matched segment by segment, each
+  percent-decoded, so ``%2F`` never makes a segment. A path the gateway will not guess about
+  is 404 without reaching any route or authorizer: any other target form (``*``,
+  ``http://host/x``), an empty segment (``//x``, ``/x/``, ``/a//b``), a dot segment (``.``,
+  ``..``, also as ``%2e``), a ``#``, a byte outside printable ASCII, a malformed escape or one
+  that is not UTF-8.
 - JWT authorizer routes: the token is checked by ``jwt_core`` (the Lambda authorizer's own
   core, so both paths can never disagree) against keys from the issuer's discovery document.
   Missing or invalid: 401 ``{"message":"Unauthorized"}`` with ``www-authenticate``; route scopes
@@ -20,6 +27,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -27,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote
 
 from devloop.lambdas import FunctionError, Functions
 from devloop.template import FAKE_ACCOUNT, FAKE_REGION, Api, Authorizer, Cors, Route
@@ -38,6 +46,7 @@ LOGGER = logging.getLogger("devloop.gateway")
 API_ID = "localapi01"
 DOMAIN = f"{API_ID}.execute-api.{FAKE_REGION}.amazonaws.com"
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "+json", "+xml")
+_MALFORMED_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 @dataclass
@@ -123,11 +132,12 @@ class Gateway:
     def handle(self, request: Request) -> Response:
         cors = self.api.cors
         origin = _header(request.headers, "origin")
-        path = urlsplit(request.target).path or "/"
-        if cors is not None and origin is not None and _is_preflight(request) and not self._match("OPTIONS", path):
+        path, query = split_target(request.target)
+        segments = path_segments(path)
+        if cors is not None and origin is not None and _is_preflight(request) and not self._match("OPTIONS", segments):
             # API Gateway answers preflights itself unless a route (OPTIONS or ANY) takes them.
             return Response(204, _cors_headers(cors, origin, preflight=True) if cors.allows(origin) else [])
-        response = self._route(request)
+        response = self._route(request, path, query, segments)
         if cors is None or origin is None:
             return response
         # With CORS configured, API Gateway ignores CORS headers from integrations.
@@ -136,14 +146,12 @@ class Gateway:
             response.headers += _cors_headers(cors, origin, preflight=False)
         return response
 
-    def _route(self, request: Request) -> Response:
-        url = urlsplit(request.target)
-        path = url.path or "/"
-        matched = self._match(request.method.upper(), path)
+    def _route(self, request: Request, path: str, query: str, segments: tuple[str, ...] | None) -> Response:
+        matched = self._match(request.method.upper(), segments)
         if matched is None:
             return Response.message(404, "Not Found")
         route, path_parameters = matched
-        event = self._event(request, route, path, url.query, path_parameters)
+        event = self._event(request, route, path, query, path_parameters)
         if route.authorizer is not None:
             authorizer = self.api.authorizers[route.authorizer]
             check = self._jwt_authorize if authorizer.kind == "jwt" else self._lambda_authorize
@@ -156,12 +164,14 @@ class Gateway:
             return Response.message(500, "Internal Server Error")
         return self._map_response(result)
 
-    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    def _match(self, method: str, segments: tuple[str, ...] | None) -> tuple[Route, dict[str, str]] | None:
+        if segments is None:
+            return None
         candidates = []
         for route in self.api.routes:
-            found = route.pattern.match(path)
-            if found and route.method in (method, "ANY"):
-                candidates.append((route, found.groupdict()))
+            parameters = route.match(segments)
+            if parameters is not None and route.method in (method, "ANY"):
+                candidates.append((route, parameters))
         # Most specific first: exact paths, then fewer parameters, then a concrete method.
         candidates.sort(key=lambda c: ("{" in c[0].path, c[0].path.count("{"), c[0].method == "ANY"))
         return candidates[0] if candidates else None
@@ -304,6 +314,50 @@ class Gateway:
         if not any(k == "content-type" for k, _ in out) and body is not None:
             out.append(("content-type", "application/json"))
         return Response(status, out, data)
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """The path and query of an origin-form request target (RFC 9112 section 3.2.1), as sent.
+
+    Split at the first ``?`` by hand: ``urlsplit`` reads ``//lambda/test`` as a host and a path
+    ``/test``. Any other form (``*``, ``http://host/x``) gives no path at all (``""``).
+    """
+    if not target.startswith("/"):
+        return "", ""
+    path, _, query = target.partition("?")
+    return path, query
+
+
+def path_segments(path: str) -> tuple[str, ...] | None:
+    """The path's percent-decoded segments, or None for a path the gateway answers 404.
+
+    API Gateway's normalisation is not documented, so where AWS might route a spelling to one
+    route or another (``//x``, ``/x/``, ``/./x``, ``/%2e%2e/x``), no route takes it: an empty or
+    dot segment (RFC 3986 section 3.3 and 5.2.4, decoded as RFC 3986 section 6.2.2.2 allows) ends
+    the match, and so does a segment that cannot be decoded the one way.
+    """
+    if path == "/":
+        return ()
+    if not path.startswith("/"):
+        return None
+    segments = []
+    for raw in path[1:].split("/"):
+        segment = _decoded_segment(raw)
+        if segment is None or segment in ("", ".", ".."):
+            return None
+        segments.append(segment)
+    return tuple(segments)
+
+
+def _decoded_segment(raw: str) -> str | None:
+    # A fragment is never part of a request target (RFC 9112 section 3.2), and raw bytes outside
+    # printable ASCII are not URI characters (RFC 3986 section 2): no guess at what they meant.
+    if not (raw.isascii() and raw.isprintable()) or "#" in raw or _MALFORMED_ESCAPE.search(raw):
+        return None
+    try:
+        return unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        return None
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:
