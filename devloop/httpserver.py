@@ -4,13 +4,20 @@ http.server frames requests loosely (a bad or negative Content-Length, chunked b
 conflicting lengths); waitress's parser is maintained and hardened against request
 smuggling, so both the gateway and the dev issuer run on it. Its own error answers are
 text/plain pages; here they are API Gateway's JSON ``{"message": ...}`` with its statuses.
+
+Idle connections cannot starve it: it holds up to ``CONNECTION_LIMIT`` connections (raising the
+process's open-file limit to match where it may), and a connection whose request head has not
+arrived in full within ``HEAD_TIMEOUT`` is closed, as nginx's ``client_header_timeout`` does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import resource
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any, Self
@@ -18,6 +25,7 @@ from typing import Any, Self
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 from waitress.utilities import (
@@ -35,6 +43,20 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MAX_HEAD_BYTES = 10240
 MAX_BODY_BYTES = 10 * 1024 * 1024
 IDLE_TIMEOUT = 120  # seconds; waitress's default, and what make local uses
+# Seconds a request head may take to arrive in full, counted from its first byte (from the
+# connection's start for its first request): a head never finished would otherwise hold its
+# connection for the whole idle timeout.
+HEAD_TIMEOUT = 10.0
+# waitress's default of 100 connections is filled by 100 idle clients, and everyone else waits
+# for the idle timeout. Far above what one developer's browser and tests open; poll() (not
+# select()) serves any number of descriptors.
+CONNECTION_LIMIT = 1000
+# Descriptors a process needs besides its connections: listening sockets, wake-up pipes, the
+# function workers' pipes, files.
+OTHER_DESCRIPTORS = 256
+# How often (seconds) the loop looks for connections past a timeout; a timeout can take
+# this much longer than its figure to bite.
+MAINTENANCE_INTERVAL = 1
 
 TOO_LARGE = (413, "Request Entity Too Large")
 # Keyed by exact class: the size errors subclass BadRequest but get API Gateway's 413.
@@ -91,12 +113,90 @@ class _JsonErrorTask(ErrorTask):
         self.write(body)
 
 
+class _Parser(HTTPRequestParser):
+    """One request as waitress frames it; made when the first bytes of its head arrive."""
+
+    def __init__(self, adj: Adjustments) -> None:
+        super().__init__(adj)
+        self.started = time.monotonic()
+
+
 class _Channel(HTTPChannel):
     error_task_class = _JsonErrorTask
+    parser_class = _Parser
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connected_at = time.monotonic()
+        self._heard_from_client = False
+
+    def received(self, data: bytes) -> bool:
+        self._heard_from_client = self._heard_from_client or bool(data)
+        return bool(super().received(data))
+
+    def head_started(self) -> float | None:
+        """When the request head now awaited began, or None while no head is awaited.
+
+        A new connection awaits its first head from the moment it opens; a kept-alive one awaits
+        nothing until bytes come (the idle timeout covers it), nor does one whose head is in.
+        """
+        request = self.request
+        if request is None:
+            return None if self._heard_from_client else self._connected_at
+        return None if request.headers_finished else float(request.started)
 
 
 class _Server(TcpWSGIServer):
     channel_class = _Channel
+
+    def __init__(self, *args: Any, head_timeout: float, **kwargs: Any) -> None:
+        self.head_timeout = head_timeout
+        super().__init__(*args, **kwargs)
+
+    def maintenance(self, now: float) -> None:
+        """waitress's idle timeout, then the head timeout (on the monotonic clock, not ``now``)."""
+        super().maintenance(now)
+        cutoff = time.monotonic() - self.head_timeout
+        for channel in self.active_channels.values():
+            started = channel.head_started()
+            # A channel still serving a request keeps a pipelined head that waits behind it.
+            if started is not None and started < cutoff and not channel.requests:
+                channel.will_close = True
+
+
+def _raise_open_file_limit(wanted: int) -> None:
+    """Raise the soft limit on open files to ``wanted``, or as far as the hard limit allows.
+
+    macOS starts processes at 256. Past the limit, accept() fails and the connection waits in the
+    listen queue. A limit that cannot be raised is no reason not to serve.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    # Refused, e.g. above macOS's kern.maxfilesperproc: serve within the limit there is.
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+class _OpenFiles:
+    """The connections all of the process's servers may hold together, and the limit to match."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connections = 0
+
+    def reserve(self, connections: int) -> None:
+        with self._lock:
+            self._connections += connections
+            _raise_open_file_limit(self._connections + OTHER_DESCRIPTORS)
+
+    def release(self, connections: int) -> None:
+        with self._lock:
+            self._connections -= connections
+
+
+_OPEN_FILES = _OpenFiles()
 
 
 class WsgiServer:
@@ -114,6 +214,8 @@ class WsgiServer:
         name: str,
         threads: int = 8,
         idle_timeout: int = IDLE_TIMEOUT,
+        head_timeout: float = HEAD_TIMEOUT,
+        connection_limit: int = CONNECTION_LIMIT,
         max_body: int = MAX_BODY_BYTES,
         verbose: bool = False,
     ) -> None:
@@ -126,8 +228,9 @@ class WsgiServer:
             max_request_header_size=MAX_HEAD_BYTES + 1,
             max_request_body_size=max_body + 1,
             channel_timeout=idle_timeout,
-            # Idle channels are only reaped when this interval has passed.
-            cleanup_interval=max(1, min(idle_timeout, 30)),
+            # Timed-out channels are only closed when this interval has passed.
+            cleanup_interval=MAINTENANCE_INTERVAL,
+            connection_limit=connection_limit,
             # The gateway passes X-Forwarded-* on as the client sent them; waitress would drop them.
             clear_untrusted_proxy_headers=False,
             ident="",  # no Server header: API Gateway sends none
@@ -143,11 +246,18 @@ class WsgiServer:
         self._threads = threads
         try:
             self._server = _Server(
-                app, map=self._map, dispatcher=self._workers, adj=adjustments, sockinfo=adjustments.listen[0]
+                app,
+                map=self._map,
+                dispatcher=self._workers,
+                adj=adjustments,
+                sockinfo=adjustments.listen[0],
+                head_timeout=head_timeout,
             )
         except BaseException:
             wasyncore.close_all(self._map)
             raise
+        self._connection_limit = connection_limit
+        _OPEN_FILES.reserve(connection_limit)
         self._name = name
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -196,6 +306,7 @@ class WsgiServer:
         if self._stopped:
             return
         self._stopped = True
+        _OPEN_FILES.release(self._connection_limit)
         trigger = self._server.trigger
         # A closed pipe means the listening socket failed and its close() took the pipe along.
         if self._thread is not None and self._thread.is_alive() and not trigger._closed:
