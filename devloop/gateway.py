@@ -14,7 +14,8 @@
   not met: 403 ``{"message":"Forbidden"}``. The integration gets ``authorizer.jwt``.
 - Lambda authorizer routes: a missing identity source is 401 and the function is not called;
   otherwise the v2 REQUEST event (no body) goes to the authorizer function. Deny: 403; an error
-  or a malformed answer: 500. Answers are cached per identity-source values for the TTL.
+  or a malformed answer: 500. Answers are cached per identity-source values for the TTL
+  (expired ones purged once a minute, and at most 1000, the oldest out first).
   The integration gets ``authorizer.lambda``.
 - Integrations get payload 2.0 events and their answers are mapped back as 2.0 prescribes.
 - CORS (``x-amazon-apigateway-cors``): a preflight that no OPTIONS or ANY route takes is
@@ -47,6 +48,10 @@ API_ID = "localapi01"
 DOMAIN = f"{API_ID}.execute-api.{FAKE_REGION}.amazonaws.com"
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "+json", "+xml")
 _MALFORMED_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# API Gateway does not say how many answers it keeps; far more than local use needs, at about
+# 10 KB (the head quota) a key at worst.
+AUTHORIZER_CACHE_ENTRIES = 1000
+AUTHORIZER_CACHE_SWEEP_SECONDS = 60.0
 
 
 @dataclass
@@ -89,10 +94,26 @@ def claims_as_aws_passes_them(claims: Mapping[str, Any]) -> dict[str, str]:
 
 
 class _AuthorizerCache:
-    def __init__(self, clock: Callable[[], float]) -> None:
+    """Lambda authorizer answers per identity-source values, each for its TTL.
+
+    Every distinct header a client sends is a key, so the cache is bounded twice over: expired
+    answers are purged when a put finds a sweep due (one pass per ``sweep_every`` seconds), and
+    past ``max_entries`` the oldest answer goes first.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        max_entries: int = AUTHORIZER_CACHE_ENTRIES,
+        sweep_every: float = AUTHORIZER_CACHE_SWEEP_SECONDS,
+    ) -> None:
         self._entries: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._clock = clock
+        self._max_entries = max_entries
+        self._sweep_every = sweep_every
+        self._next_sweep = clock() + sweep_every
 
     def get(self, key: tuple[str, tuple[str, ...]]) -> dict[str, Any] | None:
         with self._lock:
@@ -104,7 +125,14 @@ class _AuthorizerCache:
 
     def put(self, key: tuple[str, tuple[str, ...]], ttl: int, answer: dict[str, Any]) -> None:
         with self._lock:
-            self._entries[key] = (self._clock() + ttl, answer)
+            now = self._clock()
+            if now >= self._next_sweep:
+                self._entries = {k: entry for k, entry in self._entries.items() if entry[0] > now}
+                self._next_sweep = now + self._sweep_every
+            self._entries.pop(key, None)  # a fresh answer is the newest, whatever its key held
+            self._entries[key] = (now + ttl, answer)
+            while len(self._entries) > self._max_entries:
+                del self._entries[next(iter(self._entries))]  # dicts keep insertion order
 
 
 class Gateway:

@@ -15,7 +15,7 @@ from devloop.issuer import DevIssuer
 from devloop.lambdas import FunctionError
 from devloop.template import Api, load_api
 from tests.cases import Case, build_header_value, load_cases
-from tests.support import ROOT, template_variant
+from tests.support import ROOT, FakeClock, template_variant
 
 CASES = load_cases()
 
@@ -320,3 +320,45 @@ def test_path_parameters_are_matched_per_decoded_segment(
     ((_, event),) = functions.events
     assert (event["routeKey"], event["pathParameters"]) == expected
     assert event["rawPath"] == target
+
+
+def _lambda_authorizer_ttl(api: Api, ttl: int) -> Api:
+    authorizers = {
+        name: dataclasses.replace(a, ttl=ttl) if a.kind == "request" else a for name, a in api.authorizers.items()
+    }
+    return dataclasses.replace(api, authorizers=authorizers)
+
+
+def _authorizer_calls(functions: RecordingFunctions) -> int:
+    return sum(1 for name, _ in functions.events if name == "AuthorizerFunction")
+
+
+def test_expired_authorizer_answers_are_purged_not_kept_for_good(api: Api, functions: RecordingFunctions):
+    # GIVEN 400 distinct 8 KB headers, each answer cached for 1 s
+    clock = FakeClock()
+    gateway = Gateway(_lambda_authorizer_ttl(api, 1), functions, clock=clock)  # type: ignore[arg-type]
+    for n in range(400):
+        assert get(gateway, "/lambda/test", ("Authorization", f"Bearer {n}{'x' * 8192}")).status == 200
+    held = gateway._cache._entries
+    assert len(held) == 400
+
+    # WHEN they have all expired and a sweep is due, and one more answer is cached
+    clock.now += 61
+    assert get(gateway, "/lambda/test", ("Authorization", "Bearer later")).status == 200
+
+    # THEN only that one is held (3.5 MB were, before)
+    assert len(gateway._cache._entries) == 1
+    assert list(gateway._cache._entries) == [("LambdaAuthorizer", ("Bearer later", "GET /lambda/test"))]
+
+
+def test_past_1000_answers_the_oldest_goes_first(api: Api, functions: RecordingFunctions):
+    clock = FakeClock()
+    gateway = Gateway(_lambda_authorizer_ttl(api, 3600), functions, clock=clock)  # type: ignore[arg-type]
+    for n in range(1001):
+        assert get(gateway, "/lambda/test", ("Authorization", f"Bearer {n}")).status == 200
+    assert _authorizer_calls(functions) == 1001
+    assert len(gateway._cache._entries) == 1000
+    get(gateway, "/lambda/test", ("Authorization", "Bearer 1"))  # still cached
+    assert _authorizer_calls(functions) == 1001
+    get(gateway, "/lambda/test", ("Authorization", "Bearer 0"))  # the oldest: gone, so asked again
+    assert _authorizer_calls(functions) == 1002
