@@ -2,8 +2,10 @@
 
 http.server frames requests loosely (a bad or negative Content-Length, chunked bodies,
 conflicting lengths); waitress's parser is maintained and hardened against request
-smuggling, so both the gateway and the dev issuer run on it. Its own error answers are
-text/plain pages; here they are API Gateway's JSON ``{"message": ...}`` with its statuses.
+smuggling, so both the gateway and the dev issuer run on it; its parser is made stricter
+still where RFC 9112 allows (Content-Length beside Transfer-Encoding, bare CR or LF in a head:
+400 and close). Its own error answers are text/plain pages; here they are API Gateway's JSON
+``{"message": ...}`` with its statuses.
 
 Idle connections cannot starve it: it holds up to ``CONNECTION_LIMIT`` connections (raising the
 process's open-file limit to match where it may), and a connection whose request head has not
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import resource
 import socket
 import threading
@@ -25,7 +28,7 @@ from typing import Any, Self
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 from waitress.utilities import (
@@ -59,6 +62,7 @@ OTHER_DESCRIPTORS = 256
 MAINTENANCE_INTERVAL = 1
 
 TOO_LARGE = (413, "Request Entity Too Large")
+_BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 # Keyed by exact class: the size errors subclass BadRequest but get API Gateway's 413.
 _WAITRESS_ERRORS: dict[type[Any], tuple[int, str]] = {
     BadRequest: (400, "Bad Request"),
@@ -114,11 +118,52 @@ class _JsonErrorTask(ErrorTask):
 
 
 class _Parser(HTTPRequestParser):
-    """One request as waitress frames it; made when the first bytes of its head arrive."""
+    """One request as waitress frames it, made when the first bytes of its head arrive.
+
+    Stricter than waitress where RFC 9112 lets a server refuse what waitress lets through, so
+    that nothing a client sends can frame two ways: each refusal is a 400 and a close.
+    """
+
+    completed: bool  # waitress's flag (class default False): the request is framed, or refused
 
     def __init__(self, adj: Adjustments) -> None:
         super().__init__(adj)
         self.started = time.monotonic()
+
+    def received(self, data: bytes) -> int:
+        # waitress ends a head at CRLF CRLF only, so a head with bare LFs waited for the idle
+        # timeout, and a bare CR was refused only once a CRLF CRLF came. RFC 9112 section 2.2
+        # makes a bare CR invalid and reading a bare LF as a line end optional: both are a 400
+        # at once. A CRLF split between two reads is no bare anything.
+        if self.body_rcv is None and not self.completed and _bare_cr_or_lf(self.header_plus, data):
+            self.parse_header(b"GET / HTTP/1.1\r\n")  # what an error answer reads (version, headers)
+            self.error = BadRequest("a CR or LF outside a CRLF in the request head")
+            self.completed = True
+            return len(data)
+        return int(super().received(data))
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        # RFC 9112 section 6.1: a request with both "ought to be handled as an error"; waitress
+        # lets chunking win and keeps the connection, the smuggler's favourite (CL.TE) shape.
+        if self.chunked and "CONTENT_LENGTH" in self.headers:
+            raise ParsingError("Content-Length and Transfer-Encoding together")
+        # RFC 9112 section 6.1: Transfer-Encoding in HTTP/1.0 means faulty framing. waitress reads
+        # it only in HTTP/1.1, so it would frame such a body by Content-Length (or as none).
+        if self.version != "1.1" and "TRANSFER_ENCODING" in self.headers:
+            raise ParsingError("Transfer-Encoding outside HTTP/1.1")
+
+
+def _bare_cr_or_lf(head: bytes, data: bytes) -> bool:
+    """Whether the request head, as far as ``data`` takes it, holds a CR or LF outside a CRLF.
+
+    ``head`` is what has arrived of it before; its last byte is looked at again, as a CR that
+    ended one read may meet its LF at the start of the next. A CR that ends ``data`` waits.
+    """
+    buffer = head + data
+    end = buffer.find(b"\r\n\r\n")
+    stop = end + 4 if end >= 0 else len(buffer) - buffer.endswith(b"\r")
+    return _BARE_CR_OR_LF.search(buffer, max(len(head) - 1, 0), stop) is not None
 
 
 class _Channel(HTTPChannel):
