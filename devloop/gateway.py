@@ -79,18 +79,67 @@ class Response:
 
 
 def claims_as_aws_passes_them(claims: Mapping[str, Any]) -> dict[str, str]:
-    """HTTP APIs hand JWT claims to integrations as strings; arrays become "[a b]"."""
+    """HTTP APIs hand JWT claims to integrations as strings; arrays become "[a b]".
 
-    def flat(value: Any) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, list):
-            return "[" + " ".join(flat(v) for v in value) + "]"
-        if isinstance(value, dict):
-            return json.dumps(value, separators=(",", ":"))
-        return str(value)
+    Booleans are ``true``/``false``, objects compact JSON, anything else ``str()``. Neither this
+    nor the JSON is recursive (each keeps a stack of its own), so no depth of claim a signed
+    token can carry can exhaust the interpreter's stack. Claims come from JSON, so hold no cycles.
+    """
+    return {name: _flat_claim(value) for name, value in claims.items()}
 
-    return {name: flat(value) for name, value in claims.items()}
+
+def _flat_claim(value: Any) -> str:
+    out: list[str] = []
+    pending: list[Any] = [value]  # popped from the end: pushed in reverse
+    while pending:
+        item = pending.pop()
+        if isinstance(item, bool):
+            out.append("true" if item else "false")
+        elif isinstance(item, list):
+            pending.append("]")
+            for index, element in enumerate(reversed(item)):
+                if index:
+                    pending.append(" ")
+                pending.append(element)
+            pending.append("[")
+        elif isinstance(item, dict):
+            out.append(_compact_json(item))
+        else:
+            out.append(str(item))  # a string claim, or one of the brackets and spaces pushed above
+    return "".join(out)
+
+
+class _JsonText(str):
+    """JSON punctuation on the encoder's stack, written as it is (a plain ``str`` is a value)."""
+
+
+def _compact_json(value: Any) -> str:
+    """``json.dumps(value, separators=(",", ":"))``, the same text, without recursion."""
+    out: list[str] = []
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _JsonText):
+            out.append(item)
+        elif isinstance(item, dict):
+            pending.append(_JsonText("}"))
+            for index, (key, element) in enumerate(reversed(item.items())):
+                if index:
+                    pending.append(_JsonText(","))
+                pending.append(element)
+                # json.dumps writes a non-string key (number, bool, null) as its JSON text, quoted.
+                pending.append(_JsonText(json.dumps(key if isinstance(key, str) else json.dumps(key)) + ":"))
+            pending.append(_JsonText("{"))
+        elif isinstance(item, (list, tuple)):
+            pending.append(_JsonText("]"))
+            for index, element in enumerate(reversed(item)):
+                if index:
+                    pending.append(_JsonText(","))
+                pending.append(element)
+            pending.append(_JsonText("["))
+        else:
+            out.append(json.dumps(item))  # a scalar: one level, whatever its type
+    return "".join(out)
 
 
 class _AuthorizerCache:
