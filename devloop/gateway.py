@@ -367,8 +367,10 @@ class Gateway:
     @staticmethod
     def _map_response(result: Any) -> Response:
         if not (isinstance(result, dict) and "statusCode" in result):
-            # 2.0's shortcut: any other JSON answer is a 200 application/json body.
-            return Response(200, [("content-type", "application/json")], json.dumps(result).encode())
+            # 2.0's shortcut: any other JSON answer is a 200 application/json body, the answer as
+            # the runtime wrote it (non-ASCII as UTF-8, not \u escapes; see devloop.lambdas).
+            as_sent = json.dumps(result, ensure_ascii=False).encode()
+            return Response(200, [("content-type", "application/json")], as_sent)
         status = result["statusCode"]
         headers = result.get("headers") or {}
         body = result.get("body")
