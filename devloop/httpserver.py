@@ -2,10 +2,11 @@
 
 http.server frames requests loosely (a bad or negative Content-Length, chunked bodies,
 conflicting lengths); waitress's parser is maintained and hardened against request
-smuggling, so both the gateway and the dev issuer run on it; its parser is made stricter
-still where RFC 9112 allows (Content-Length beside Transfer-Encoding, bare CR or LF in a head:
-400 and close). Its own error answers are text/plain pages; here they are API Gateway's JSON
-``{"message": ...}`` with its statuses.
+smuggling, so both the gateway and the dev issuer run on it. Its parser is made stricter
+still where RFC 9112 allows or asks: Content-Length beside Transfer-Encoding, a bare CR or LF
+in a head, an HTTP/1.1 request without exactly one valid Host are 400 and close. Its own
+error answers are text/plain pages; here they are API Gateway's JSON ``{"message": ...}``
+with its statuses.
 
 Idle connections cannot starve it: it holds up to ``CONNECTION_LIMIT`` connections (raising the
 process's open-file limit to match where it may), and a connection whose request head has not
@@ -63,6 +64,9 @@ MAINTENANCE_INTERVAL = 1
 
 TOO_LARGE = (413, "Request Entity Too Large")
 _BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+# RFC 9110 section 7.2's Host: uri-host [":" port] (RFC 3986: a reg-name, IPv4 or [IP literal]),
+# empty when the target has no authority.
+_HOST = re.compile(r"(?:[A-Za-z0-9\-._~%!$&'()*+,;=]*|\[[0-9A-Fa-f:.vV\-._~!$&'()*+,;=]+\])(?::[0-9]*)?")
 # Keyed by exact class: the size errors subclass BadRequest but get API Gateway's 413.
 _WAITRESS_ERRORS: dict[type[Any], tuple[int, str]] = {
     BadRequest: (400, "Bad Request"),
@@ -136,7 +140,7 @@ class _Parser(HTTPRequestParser):
         # makes a bare CR invalid and reading a bare LF as a line end optional: both are a 400
         # at once. A CRLF split between two reads is no bare anything.
         if self.body_rcv is None and not self.completed and _bare_cr_or_lf(self.header_plus, data):
-            self.parse_header(b"GET / HTTP/1.1\r\n")  # what an error answer reads (version, headers)
+            self.parse_header(b"GET / HTTP/1.0\r\n")  # what an error answer reads, as waitress does
             self.error = BadRequest("a CR or LF outside a CRLF in the request head")
             self.completed = True
             return len(data)
@@ -152,6 +156,10 @@ class _Parser(HTTPRequestParser):
         # it only in HTTP/1.1, so it would frame such a body by Content-Length (or as none).
         if self.version != "1.1" and "TRANSFER_ENCODING" in self.headers:
             raise ParsingError("Transfer-Encoding outside HTTP/1.1")
+        # RFC 9112 section 3.2: an HTTP/1.1 request with no Host, several, or an invalid one MUST
+        # be a 400. waitress joins several into one value with ", ", which no valid host holds.
+        if self.version == "1.1" and not _HOST.fullmatch(self.headers.get("HOST", " ")):
+            raise ParsingError("no Host, several, or an invalid one")
 
 
 def _bare_cr_or_lf(head: bytes, data: bytes) -> bool:

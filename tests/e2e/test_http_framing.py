@@ -226,6 +226,23 @@ def test_a_bare_lf_in_a_body_is_only_data(stack: LocalStack, wire: Wire):
     assert wire.reply().status == 200
 
 
+# RFC 9112 section 3.2: an HTTP/1.1 request without exactly one valid Host MUST be a 400.
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /health HTTP/1.1\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: 127.0.0.1 evil.example\r\n\r\n",
+    ],
+    ids=["none", "two", "invalid"],
+)
+def test_an_http_1_1_request_without_one_valid_host_is_400(stack: LocalStack, wire: Wire, head: bytes):
+    wire.send(head)
+    assert_api_gateway_error(wire.reply(), 400, "Bad Request")
+    assert wire.closed_by_server()
+    assert_still_serving(stack.api_server.port)
+
+
 def test_an_unsupported_transfer_coding_is_501(stack: LocalStack, wire: Wire):
     wire.send(request("POST", "/health", "Transfer-Encoding: gzip", body=b"0\r\n\r\n"))
     assert_api_gateway_error(wire.reply(), 501, "Not Implemented")

@@ -65,15 +65,15 @@ def test_a_cr_ending_a_read_waits_for_the_next():
 
 def test_bytes_after_the_head_are_the_body_not_the_head():
     body = b"a\nb\rc\n"
-    parser = feed(b"POST / HTTP/1.1\r\nContent-Length: 6\r\n\r\n" + body)
+    parser = feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n" + body)
     assert (parser.completed, parser.error, parser.get_body_stream().read()) == (True, None, body)
 
 
 @pytest.mark.parametrize(
     "head",
     [
-        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
         b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
         b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
     ],
@@ -81,3 +81,24 @@ def test_bytes_after_the_head_are_the_body_not_the_head():
 )
 def test_framing_that_could_be_read_two_ways_is_refused(head: bytes):
     assert isinstance(feed(head).error, BadRequest)
+
+
+@pytest.mark.parametrize(
+    ("head", "refused"),
+    [
+        (b"GET / HTTP/1.1\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: [::1]:3000\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: localapi01.execute-api.us-east-1.amazonaws.com\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost:\r\n\r\n", False),  # empty: a target without authority
+        (b"GET / HTTP/1.0\r\n\r\n", False),
+    ],
+)
+def test_an_http_1_1_request_needs_exactly_one_valid_host(head: bytes, refused: bool):
+    # RFC 9112 section 3.2: no Host, several Host lines or an invalid value MUST be a 400.
+    parser = feed(head)
+    assert parser.completed and isinstance(parser.error, BadRequest) == refused
