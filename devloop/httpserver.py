@@ -124,7 +124,7 @@ class _JsonErrorTask(ErrorTask):
 class _Parser(HTTPRequestParser):
     """One request as waitress frames it, made when the first bytes of its head arrive.
 
-    Stricter than waitress where RFC 9112 lets a server refuse what waitress lets through, so
+    Stricter than waitress where RFC 9112 lets or tells a server refuse what waitress lets through, so
     that nothing a client sends can frame two ways: each refusal is a 400 and a close.
     """
 
