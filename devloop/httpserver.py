@@ -4,7 +4,7 @@ http.server frames requests loosely (a bad or negative Content-Length, chunked b
 conflicting lengths); waitress's parser is maintained and hardened against request
 smuggling, so both the gateway and the dev issuer run on it. Its parser is made stricter
 still where RFC 9112 allows or asks: Content-Length beside Transfer-Encoding, a bare CR or LF
-in a head, an HTTP/1.1 request without exactly one valid Host are 400 and close. Its own
+in a head or a chunk line, an HTTP/1.1 request without exactly one valid Host are 400 and close. Its own
 error answers are text/plain pages; here they are API Gateway's JSON ``{"message": ...}``
 with its statuses.
 
@@ -30,6 +30,7 @@ from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.receiver import ChunkedReceiver
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 from waitress.utilities import (
@@ -129,6 +130,7 @@ class _Parser(HTTPRequestParser):
     """
 
     completed: bool  # waitress's flag (class default False): the request is framed, or refused
+    body_rcv: Any  # waitress's body decoder (class default None until the head is parsed)
 
     def __init__(self, adj: Adjustments) -> None:
         super().__init__(adj)
@@ -160,6 +162,26 @@ class _Parser(HTTPRequestParser):
         # be a 400. waitress joins several into one value with ", ", which no valid host holds.
         if self.version == "1.1" and not _HOST.fullmatch(self.headers.get("HOST", " ")):
             raise ParsingError("no Host, several, or an invalid one")
+        if self.chunked:
+            self.body_rcv = _ChunkedReceiver(self.body_rcv.getbuf())
+
+
+class _ChunkedReceiver(ChunkedReceiver):
+    """waitress's chunked decoder, refusing a bare LF in a chunk line or the trailer at once.
+
+    RFC 9112 section 7.1 ends those lines with CRLF; waitress looks for one only, so a body
+    framed with bare LFs waited for the idle timeout. Chunk data may hold any byte.
+    """
+
+    error: Any  # waitress's (class default None): why the body cannot be framed
+
+    def received(self, s: bytes) -> int:
+        consumed = int(super().received(s))
+        # An unfinished line holds no CRLF yet, so any LF in it stands alone; an unfinished
+        # trailer may end in the CR of a CRLF still to come.
+        if self.error is None and (b"\n" in self.control_line or _BARE_CR_OR_LF.search(self.trailer.rstrip(b"\r"))):
+            self.error = BadRequest("a bare LF in the chunked framing")
+        return consumed
 
 
 def _bare_cr_or_lf(head: bytes, data: bytes) -> bool:

@@ -219,6 +219,14 @@ def test_a_crlf_split_between_two_reads_is_one_line_end(stack: LocalStack, wire:
     assert wire.reply().status == 200
 
 
+def test_a_chunked_body_framed_with_bare_lfs_is_400_at_once(stack: LocalStack, wire: Wire):
+    # RFC 9112 section 7.1: chunk lines end with CRLF; waitress waited for one (the idle timeout).
+    wire.send(request("POST", "/health", "Transfer-Encoding: chunked", body=b"5\nhello\n0\n\n"))
+    assert_api_gateway_error(wire.reply(), 400, "Bad Request")
+    assert wire.closed_by_server()
+    assert_still_serving(stack.api_server.port)
+
+
 def test_a_bare_lf_in_a_body_is_only_data(stack: LocalStack, wire: Wire):
     wire.send(request("GET", "/health", "Content-Length: 5", "Content-Type: text/plain", body=b"a\nb\rc"))
     assert wire.reply().status == 200

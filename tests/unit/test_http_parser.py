@@ -102,3 +102,31 @@ def test_an_http_1_1_request_needs_exactly_one_valid_host(head: bytes, refused: 
     # RFC 9112 section 3.2: no Host, several Host lines or an invalid value MUST be a 400.
     parser = feed(head)
     assert parser.completed and isinstance(parser.error, BadRequest) == refused
+
+
+CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def test_a_chunked_body_is_decoded_wherever_the_reads_end():
+    body = b"5;ext=1\r\nhe\nlo\r\n3\r\n\r\n!\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    for pieces in splits(body):
+        parser = feed(CHUNKED_HEAD, *pieces)
+        assert (parser.completed, parser.error) == (True, None), pieces
+        assert parser.get_body_stream().read() == b"he\nlo\r\n!", pieces
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"5\nhello\r\n0\r\n\r\n",
+        b"5\r\nhello\r\n0\n\n",
+        b"5;a=b\nhello\r\n0\r\n\r\n",
+        b"0\r\nX-Trailer: 1\n\r\n",
+        b"0\r\n\n",
+    ],
+    ids=["chunk-size", "last-chunk", "extension", "trailer", "end-of-trailer"],
+)
+def test_a_bare_lf_in_the_chunked_framing_is_refused_wherever_the_reads_end(body: bytes):
+    for pieces in splits(body):
+        parser = feed(CHUNKED_HEAD, *pieces)
+        assert parser.completed and isinstance(parser.error, BadRequest), pieces
