@@ -196,7 +196,7 @@ class _IssuerApp:
             request = json.loads(raw or b"{}")
             if not isinstance(request, dict):
                 raise ValueError("body must be a JSON object")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested past the parser's limit
             return 400, {"error": "invalid_request", "error_description": "body must be a JSON object"}
         if request.get("grant_type") != "client_credentials":
             return 400, {"error": "unsupported_grant_type"}

@@ -376,3 +376,10 @@ def test_the_dev_issuer_counts_the_paths_it_serves_and_no_others(stack: LocalSta
     assert http(stack.dev_issuer.jwks_uri).status == 200
     assert not [path for path in server.requests if "nope" in path]
     assert server.requests["/.well-known/jwks.json"] == before + 1
+
+
+@pytest.mark.parametrize("body", [b"[" * 60_000, b'{"a":' * 12_000], ids=["arrays", "objects"])
+def test_a_token_request_nested_past_the_json_parsers_limit_is_400(stack: LocalStack, body: bytes):
+    # The body limit (64 KB) lets through JSON nested far deeper than json.loads recurses.
+    reply = http(f"{stack.dev_issuer.issuer}oauth/token", method="POST", body=body)
+    assert (reply.status, reply.json()["error"]) == (400, "invalid_request")
