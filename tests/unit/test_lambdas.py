@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from devloop.lambdas import FunctionError, FunctionPool
+from devloop.lambdas import FunctionError, FunctionPool, _Worker
 from devloop.template import Function
 
 SLOW_IMPORT = """
@@ -90,3 +92,15 @@ def test_answers_the_runtime_can_send_arrive_as_they_were(answers: FunctionPool)
     assert answers.invoke({"case": "accent"}) == "caf\u00e9"
     assert answers.invoke({"case": "decimal-free"}) == [1, 2.5, None]
     assert math.isnan(answers.invoke({"case": "nan"}))  # allow_nan=True, as the runtime's encoder
+
+
+def test_an_answer_line_nested_past_the_parsers_limit_is_a_function_error():
+    # A worker line json.loads cannot take (it recurses): an answer that is not JSON it can read.
+    script = "import sys; sys.stdin.readline(); print('{\"result\": ' + '[' * 100_000 + ']' * 100_000 + '}')"
+    process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        with pytest.raises(FunctionError, match="not JSON"):
+            _Worker(process).call({}, timeout=10)
+    finally:
+        process.kill()
+        process.wait()
