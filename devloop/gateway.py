@@ -1,13 +1,21 @@
 """A local HTTP API with API Gateway's documented semantics, built from template.yaml.
 
 - Routes: exact and ``{param}``/``{proxy+}`` paths; no match is 404 ``{"message":"Not Found"}``.
+  The path is routed as sent: an origin-form target is split at its first ``?`` (never read
+  as a URL, where ``//lambda/test`` would name a host), then matched segment by segment, each
+  percent-decoded, so ``%2F`` never makes a segment. A path the gateway will not guess about
+  is 404 without reaching any route or authorizer: any other target form (``*``,
+  ``http://host/x``), an empty segment (``//x``, ``/x/``, ``/a//b``), a dot segment (``.``,
+  ``..``, also as ``%2e``), a ``#``, a byte outside printable ASCII, a malformed escape or one
+  that is not UTF-8.
 - JWT authorizer routes: the token is checked by ``jwt_authorizer.verifier`` (the Lambda authorizer's own
   core, so both paths can never disagree) against keys from the issuer's discovery document.
   Missing or invalid: 401 ``{"message":"Unauthorized"}`` with ``www-authenticate``; route scopes
   not met: 403 ``{"message":"Forbidden"}``. The integration gets ``authorizer.jwt``.
 - Lambda authorizer routes: a missing identity source is 401 and the function is not called;
   otherwise the v2 REQUEST event (no body) goes to the authorizer function. Deny: 403; an error
-  or a malformed answer: 500. Answers are cached per identity-source values for the TTL.
+  or a malformed answer: 500. Answers are cached per identity-source values for the TTL
+  (expired ones purged once a minute, and at most 1000, the oldest out first).
   The integration gets ``authorizer.lambda``.
 - Integrations get payload 2.0 events and their answers are mapped back as 2.0 prescribes.
 - CORS (``x-amazon-apigateway-cors``): a preflight that no OPTIONS or ANY route takes is
@@ -20,6 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -27,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote
 
 from devloop.lambdas import FunctionError, Functions
 from devloop.template import FAKE_ACCOUNT, FAKE_REGION, Api, Authorizer, Cors, Route
@@ -40,6 +49,11 @@ LOGGER = logging.getLogger("devloop.gateway")
 API_ID = "localapi01"
 DOMAIN = f"{API_ID}.execute-api.{FAKE_REGION}.amazonaws.com"
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "+json", "+xml")
+_MALFORMED_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# API Gateway does not say how many answers it keeps; far more than local use needs, at about
+# 10 KB (the head quota) a key at worst.
+AUTHORIZER_CACHE_ENTRIES = 1000
+AUTHORIZER_CACHE_SWEEP_SECONDS = 60.0
 
 
 @dataclass
@@ -67,25 +81,90 @@ class Response:
 
 
 def claims_as_aws_passes_them(claims: Mapping[str, Any]) -> dict[str, str]:
-    """HTTP APIs hand JWT claims to integrations as strings; arrays become "[a b]"."""
+    """HTTP APIs hand JWT claims to integrations as strings; arrays become "[a b]".
 
-    def flat(value: Any) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, list):
-            return "[" + " ".join(flat(v) for v in value) + "]"
-        if isinstance(value, dict):
-            return json.dumps(value, separators=(",", ":"))
-        return str(value)
+    Booleans are ``true``/``false``, objects compact JSON, anything else ``str()``. Neither this
+    nor the JSON is recursive (each keeps a stack of its own), so no depth of claim a signed
+    token can carry can exhaust the interpreter's stack. Claims come from JSON, so hold no cycles.
+    """
+    return {name: _flat_claim(value) for name, value in claims.items()}
 
-    return {name: flat(value) for name, value in claims.items()}
+
+def _flat_claim(value: Any) -> str:
+    out: list[str] = []
+    pending: list[Any] = [value]  # popped from the end: pushed in reverse
+    while pending:
+        item = pending.pop()
+        if isinstance(item, bool):
+            out.append("true" if item else "false")
+        elif isinstance(item, list):
+            pending.append("]")
+            for index, element in enumerate(reversed(item)):
+                if index:
+                    pending.append(" ")
+                pending.append(element)
+            pending.append("[")
+        elif isinstance(item, dict):
+            out.append(_compact_json(item))
+        else:
+            out.append(str(item))  # a string claim, or one of the brackets and spaces pushed above
+    return "".join(out)
+
+
+class _JsonText(str):
+    """JSON punctuation on the encoder's stack, written as it is (a plain ``str`` is a value)."""
+
+
+def _compact_json(value: Any) -> str:
+    """``json.dumps(value, separators=(",", ":"))``, the same text, without recursion."""
+    out: list[str] = []
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _JsonText):
+            out.append(item)
+        elif isinstance(item, dict):
+            pending.append(_JsonText("}"))
+            for index, (key, element) in enumerate(reversed(item.items())):
+                if index:
+                    pending.append(_JsonText(","))
+                pending.append(element)
+                # json.dumps writes a non-string key (number, bool, null) as its JSON text, quoted.
+                pending.append(_JsonText(json.dumps(key if isinstance(key, str) else json.dumps(key)) + ":"))
+            pending.append(_JsonText("{"))
+        elif isinstance(item, (list, tuple)):
+            pending.append(_JsonText("]"))
+            for index, element in enumerate(reversed(item)):
+                if index:
+                    pending.append(_JsonText(","))
+                pending.append(element)
+            pending.append(_JsonText("["))
+        else:
+            out.append(json.dumps(item))  # a scalar: one level, whatever its type
+    return "".join(out)
 
 
 class _AuthorizerCache:
-    def __init__(self, clock: Callable[[], float]) -> None:
+    """Lambda authorizer answers per identity-source values, each for its TTL.
+
+    Every distinct header a client sends is a key, so the cache is bounded twice over: expired
+    answers are purged when a put finds a sweep due (one pass per ``sweep_every`` seconds), and
+    past ``max_entries`` the oldest answer goes first.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        max_entries: int = AUTHORIZER_CACHE_ENTRIES,
+        sweep_every: float = AUTHORIZER_CACHE_SWEEP_SECONDS,
+    ) -> None:
         self._entries: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._clock = clock
+        self._max_entries = max_entries
+        self._sweep_every = sweep_every
+        self._next_sweep = clock() + sweep_every
 
     def get(self, key: tuple[str, tuple[str, ...]]) -> dict[str, Any] | None:
         with self._lock:
@@ -97,7 +176,14 @@ class _AuthorizerCache:
 
     def put(self, key: tuple[str, tuple[str, ...]], ttl: int, answer: dict[str, Any]) -> None:
         with self._lock:
-            self._entries[key] = (self._clock() + ttl, answer)
+            now = self._clock()
+            if now >= self._next_sweep:
+                self._entries = {k: entry for k, entry in self._entries.items() if entry[0] > now}
+                self._next_sweep = now + self._sweep_every
+            self._entries.pop(key, None)  # a fresh answer is the newest, whatever its key held
+            self._entries[key] = (now + ttl, answer)
+            while len(self._entries) > self._max_entries:
+                del self._entries[next(iter(self._entries))]  # dicts keep insertion order
 
 
 class Gateway:
@@ -125,11 +211,12 @@ class Gateway:
     def handle(self, request: Request) -> Response:
         cors = self.api.cors
         origin = _header(request.headers, "origin")
-        path = urlsplit(request.target).path or "/"
-        if cors is not None and origin is not None and _is_preflight(request) and not self._match("OPTIONS", path):
+        path, query = split_target(request.target)
+        segments = path_segments(path)
+        if cors is not None and origin is not None and _is_preflight(request) and not self._match("OPTIONS", segments):
             # API Gateway answers preflights itself unless a route (OPTIONS or ANY) takes them.
             return Response(204, _cors_headers(cors, origin, preflight=True) if cors.allows(origin) else [])
-        response = self._route(request)
+        response = self._route(request, path, query, segments)
         if cors is None or origin is None:
             return response
         # With CORS configured, API Gateway ignores CORS headers from integrations.
@@ -138,14 +225,12 @@ class Gateway:
             response.headers += _cors_headers(cors, origin, preflight=False)
         return response
 
-    def _route(self, request: Request) -> Response:
-        url = urlsplit(request.target)
-        path = url.path or "/"
-        matched = self._match(request.method.upper(), path)
+    def _route(self, request: Request, path: str, query: str, segments: tuple[str, ...] | None) -> Response:
+        matched = self._match(request.method.upper(), segments)
         if matched is None:
             return Response.message(404, "Not Found")
         route, path_parameters = matched
-        event = self._event(request, route, path, url.query, path_parameters)
+        event = self._event(request, route, path, query, path_parameters)
         if route.authorizer is not None:
             authorizer = self.api.authorizers[route.authorizer]
             check = self._jwt_authorize if authorizer.kind == "jwt" else self._lambda_authorize
@@ -158,12 +243,14 @@ class Gateway:
             return Response.message(500, "Internal Server Error")
         return self._map_response(result)
 
-    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    def _match(self, method: str, segments: tuple[str, ...] | None) -> tuple[Route, dict[str, str]] | None:
+        if segments is None:
+            return None
         candidates = []
         for route in self.api.routes:
-            found = route.pattern.match(path)
-            if found and route.method in (method, "ANY"):
-                candidates.append((route, found.groupdict()))
+            parameters = route.match(segments)
+            if parameters is not None and route.method in (method, "ANY"):
+                candidates.append((route, parameters))
         # Most specific first: exact paths, then fewer parameters, then a concrete method.
         candidates.sort(key=lambda c: ("{" in c[0].path, c[0].path.count("{"), c[0].method == "ANY"))
         return candidates[0] if candidates else None
@@ -283,8 +370,10 @@ class Gateway:
     @staticmethod
     def _map_response(result: Any) -> Response:
         if not (isinstance(result, dict) and "statusCode" in result):
-            # 2.0's shortcut: any other JSON answer is a 200 application/json body.
-            return Response(200, [("content-type", "application/json")], json.dumps(result).encode())
+            # 2.0's shortcut: any other JSON answer is a 200 application/json body, the answer as
+            # the runtime wrote it (non-ASCII as UTF-8, not \u escapes; see devloop.lambdas).
+            as_sent = json.dumps(result, ensure_ascii=False).encode()
+            return Response(200, [("content-type", "application/json")], as_sent)
         status = result["statusCode"]
         headers = result.get("headers") or {}
         body = result.get("body")
@@ -307,6 +396,50 @@ class Gateway:
         if not any(k == "content-type" for k, _ in out) and body is not None:
             out.append(("content-type", "application/json"))
         return Response(status, out, data)
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """The path and query of an origin-form request target (RFC 9112 section 3.2.1), as sent.
+
+    Split at the first ``?`` by hand: ``urlsplit`` reads ``//lambda/test`` as a host and a path
+    ``/test``. Any other form (``*``, ``http://host/x``) gives no path at all (``""``).
+    """
+    if not target.startswith("/"):
+        return "", ""
+    path, _, query = target.partition("?")
+    return path, query
+
+
+def path_segments(path: str) -> tuple[str, ...] | None:
+    """The path's percent-decoded segments, or None for a path the gateway answers 404.
+
+    API Gateway's normalisation is not documented, so where AWS might route a spelling to one
+    route or another (``//x``, ``/x/``, ``/./x``, ``/%2e%2e/x``), no route takes it: an empty or
+    dot segment (RFC 3986 section 3.3 and 5.2.4, decoded as RFC 3986 section 6.2.2.2 allows) ends
+    the match, and so does a segment that cannot be decoded the one way.
+    """
+    if path == "/":
+        return ()
+    if not path.startswith("/"):
+        return None
+    segments = []
+    for raw in path[1:].split("/"):
+        segment = _decoded_segment(raw)
+        if segment is None or segment in ("", ".", ".."):
+            return None
+        segments.append(segment)
+    return tuple(segments)
+
+
+def _decoded_segment(raw: str) -> str | None:
+    # A fragment is never part of a request target (RFC 9112 section 3.2), and raw bytes outside
+    # printable ASCII are not URI characters (RFC 3986 section 2): no guess at what they meant.
+    if not (raw.isascii() and raw.isprintable()) or "#" in raw or _MALFORMED_ESCAPE.search(raw):
+        return None
+    try:
+        return unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        return None
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:

@@ -2,15 +2,26 @@
 
 http.server frames requests loosely (a bad or negative Content-Length, chunked bodies,
 conflicting lengths); waitress's parser is maintained and hardened against request
-smuggling, so both the gateway and the dev issuer run on it. Its own error answers are
-text/plain pages; here they are API Gateway's JSON ``{"message": ...}`` with its statuses.
+smuggling, so both the gateway and the dev issuer run on it. Its parser is made stricter
+still where RFC 9112 allows or asks: Content-Length beside Transfer-Encoding, a bare CR or LF
+in a head or a chunk line, an HTTP/1.1 request without exactly one valid Host are 400 and close. Its own
+error answers are text/plain pages; here they are API Gateway's JSON ``{"message": ...}``
+with its statuses.
+
+Idle connections cannot starve it: it holds up to ``CONNECTION_LIMIT`` connections (raising the
+process's open-file limit to match where it may), and a connection whose request head has not
+arrived in full within ``HEAD_TIMEOUT`` is closed, as nginx's ``client_header_timeout`` does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import resource
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any, Self
@@ -18,6 +29,8 @@ from typing import Any, Self
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.receiver import ChunkedReceiver
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 from waitress.utilities import (
@@ -35,8 +48,26 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MAX_HEAD_BYTES = 10240
 MAX_BODY_BYTES = 10 * 1024 * 1024
 IDLE_TIMEOUT = 120  # seconds; waitress's default, and what make local uses
+# Seconds a request head may take to arrive in full, counted from its first byte (from the
+# connection's start for its first request): a head never finished would otherwise hold its
+# connection for the whole idle timeout.
+HEAD_TIMEOUT = 10.0
+# waitress's default of 100 connections is filled by 100 idle clients, and everyone else waits
+# for the idle timeout. Far above what one developer's browser and tests open; poll() (not
+# select()) serves any number of descriptors.
+CONNECTION_LIMIT = 1000
+# Descriptors a process needs besides its connections: listening sockets, wake-up pipes, the
+# function workers' pipes, files.
+OTHER_DESCRIPTORS = 256
+# How often (seconds) the loop looks for connections past a timeout; a timeout can take
+# this much longer than its figure to bite.
+MAINTENANCE_INTERVAL = 1
 
 TOO_LARGE = (413, "Request Entity Too Large")
+_BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+# RFC 9110 section 7.2's Host: uri-host [":" port] (RFC 3986: a reg-name, IPv4 or [IP literal]),
+# empty when the target has no authority.
+_HOST = re.compile(r"(?:[A-Za-z0-9\-._~%!$&'()*+,;=]*|\[[0-9A-Fa-f:.vV\-._~!$&'()*+,;=]+\])(?::[0-9]*)?")
 # Keyed by exact class: the size errors subclass BadRequest but get API Gateway's 413.
 _WAITRESS_ERRORS: dict[type[Any], tuple[int, str]] = {
     BadRequest: (400, "Bad Request"),
@@ -91,12 +122,156 @@ class _JsonErrorTask(ErrorTask):
         self.write(body)
 
 
+class _Parser(HTTPRequestParser):
+    """One request as waitress frames it, made when the first bytes of its head arrive.
+
+    Stricter than waitress where RFC 9112 lets or tells a server refuse what waitress lets through, so
+    that nothing a client sends can frame two ways: each refusal is a 400 and a close.
+    """
+
+    completed: bool  # waitress's flag (class default False): the request is framed, or refused
+    body_rcv: Any  # waitress's body decoder (class default None until the head is parsed)
+
+    def __init__(self, adj: Adjustments) -> None:
+        super().__init__(adj)
+        self.started = time.monotonic()
+
+    def received(self, data: bytes) -> int:
+        # waitress ends a head at CRLF CRLF only, so a head with bare LFs waited for the idle
+        # timeout, and a bare CR was refused only once a CRLF CRLF came. RFC 9112 section 2.2
+        # makes a bare CR invalid and reading a bare LF as a line end optional: both are a 400
+        # at once. A CRLF split between two reads is no bare anything.
+        if self.body_rcv is None and not self.completed and _bare_cr_or_lf(self.header_plus, data):
+            self.parse_header(b"GET / HTTP/1.0\r\n")  # what an error answer reads, as waitress does
+            self.error = BadRequest("a CR or LF outside a CRLF in the request head")
+            self.completed = True
+            return len(data)
+        return int(super().received(data))
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        # RFC 9112 section 6.1: a request with both "ought to be handled as an error"; waitress
+        # lets chunking win and keeps the connection, the smuggler's favourite (CL.TE) shape.
+        if self.chunked and "CONTENT_LENGTH" in self.headers:
+            raise ParsingError("Content-Length and Transfer-Encoding together")
+        # RFC 9112 section 6.1: Transfer-Encoding in HTTP/1.0 means faulty framing. waitress reads
+        # it only in HTTP/1.1, so it would frame such a body by Content-Length (or as none).
+        if self.version != "1.1" and "TRANSFER_ENCODING" in self.headers:
+            raise ParsingError("Transfer-Encoding outside HTTP/1.1")
+        # RFC 9112 section 3.2: an HTTP/1.1 request with no Host, several, or an invalid one MUST
+        # be a 400. waitress joins several into one value with ", ", which no valid host holds.
+        if self.version == "1.1" and not _HOST.fullmatch(self.headers.get("HOST", " ")):
+            raise ParsingError("no Host, several, or an invalid one")
+        if self.chunked:
+            self.body_rcv = _ChunkedReceiver(self.body_rcv.getbuf())
+
+
+class _ChunkedReceiver(ChunkedReceiver):
+    """waitress's chunked decoder, refusing a bare LF in a chunk line or the trailer at once.
+
+    RFC 9112 section 7.1 ends those lines with CRLF; waitress looks for one only, so a body
+    framed with bare LFs waited for the idle timeout. Chunk data may hold any byte.
+    """
+
+    error: Any  # waitress's (class default None): why the body cannot be framed
+
+    def received(self, s: bytes) -> int:
+        consumed = int(super().received(s))
+        # An unfinished line holds no CRLF yet, so any LF in it stands alone; an unfinished
+        # trailer may end in the CR of a CRLF still to come.
+        if self.error is None and (b"\n" in self.control_line or _BARE_CR_OR_LF.search(self.trailer.rstrip(b"\r"))):
+            self.error = BadRequest("a bare LF in the chunked framing")
+        return consumed
+
+
+def _bare_cr_or_lf(head: bytes, data: bytes) -> bool:
+    """Whether the request head, as far as ``data`` takes it, holds a CR or LF outside a CRLF.
+
+    ``head`` is what has arrived of it before; its last byte is looked at again, as a CR that
+    ended one read may meet its LF at the start of the next. A CR that ends ``data`` waits.
+    """
+    buffer = head + data
+    end = buffer.find(b"\r\n\r\n")
+    stop = end + 4 if end >= 0 else len(buffer) - buffer.endswith(b"\r")
+    return _BARE_CR_OR_LF.search(buffer, max(len(head) - 1, 0), stop) is not None
+
+
 class _Channel(HTTPChannel):
     error_task_class = _JsonErrorTask
+    parser_class = _Parser
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connected_at = time.monotonic()
+        self._heard_from_client = False
+
+    def received(self, data: bytes) -> bool:
+        self._heard_from_client = self._heard_from_client or bool(data)
+        return bool(super().received(data))
+
+    def head_started(self) -> float | None:
+        """When the request head now awaited began, or None while no head is awaited.
+
+        A new connection awaits its first head from the moment it opens; a kept-alive one awaits
+        nothing until bytes come (the idle timeout covers it), nor does one whose head is in.
+        """
+        request = self.request
+        if request is None:
+            return None if self._heard_from_client else self._connected_at
+        return None if request.headers_finished else float(request.started)
 
 
 class _Server(TcpWSGIServer):
     channel_class = _Channel
+
+    def __init__(self, *args: Any, head_timeout: float, **kwargs: Any) -> None:
+        self.head_timeout = head_timeout
+        super().__init__(*args, **kwargs)
+
+    def maintenance(self, now: float) -> None:
+        """waitress's idle timeout, then the head timeout (on the monotonic clock, not ``now``)."""
+        super().maintenance(now)
+        cutoff = time.monotonic() - self.head_timeout
+        for channel in self.active_channels.values():
+            started = channel.head_started()
+            # A channel still serving a request keeps a pipelined head that waits behind it.
+            if started is not None and started < cutoff and not channel.requests:
+                channel.will_close = True
+
+
+def _raise_open_file_limit(wanted: int) -> None:
+    """Raise the soft limit on open files to ``wanted``, or as far as the hard limit allows.
+
+    macOS starts processes at 256. Past the limit, accept() fails and the connection waits in the
+    listen queue. A limit that cannot be raised is no reason not to serve.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    # Refused, e.g. above macOS's kern.maxfilesperproc: serve within the limit there is.
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+class _OpenFiles:
+    """The connections all of the process's servers may hold together, and the limit to match."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connections = 0
+
+    def reserve(self, connections: int) -> None:
+        with self._lock:
+            self._connections += connections
+            _raise_open_file_limit(self._connections + OTHER_DESCRIPTORS)
+
+    def release(self, connections: int) -> None:
+        with self._lock:
+            self._connections -= connections
+
+
+_OPEN_FILES = _OpenFiles()
 
 
 class WsgiServer:
@@ -114,6 +289,8 @@ class WsgiServer:
         name: str,
         threads: int = 8,
         idle_timeout: int = IDLE_TIMEOUT,
+        head_timeout: float = HEAD_TIMEOUT,
+        connection_limit: int = CONNECTION_LIMIT,
         max_body: int = MAX_BODY_BYTES,
         verbose: bool = False,
     ) -> None:
@@ -126,8 +303,9 @@ class WsgiServer:
             max_request_header_size=MAX_HEAD_BYTES + 1,
             max_request_body_size=max_body + 1,
             channel_timeout=idle_timeout,
-            # Idle channels are only reaped when this interval has passed.
-            cleanup_interval=max(1, min(idle_timeout, 30)),
+            # Timed-out channels are only closed when this interval has passed.
+            cleanup_interval=MAINTENANCE_INTERVAL,
+            connection_limit=connection_limit,
             # The gateway passes X-Forwarded-* on as the client sent them; waitress would drop them.
             clear_untrusted_proxy_headers=False,
             ident="",  # no Server header: API Gateway sends none
@@ -143,11 +321,18 @@ class WsgiServer:
         self._threads = threads
         try:
             self._server = _Server(
-                app, map=self._map, dispatcher=self._workers, adj=adjustments, sockinfo=adjustments.listen[0]
+                app,
+                map=self._map,
+                dispatcher=self._workers,
+                adj=adjustments,
+                sockinfo=adjustments.listen[0],
+                head_timeout=head_timeout,
             )
         except BaseException:
             wasyncore.close_all(self._map)
             raise
+        self._connection_limit = connection_limit
+        _OPEN_FILES.reserve(connection_limit)
         self._name = name
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -196,6 +381,7 @@ class WsgiServer:
         if self._stopped:
             return
         self._stopped = True
+        _OPEN_FILES.release(self._connection_limit)
         trigger = self._server.trigger
         # A closed pipe means the listening socket failed and its close() took the pipe along.
         if self._thread is not None and self._thread.is_alive() and not trigger._closed:

@@ -164,9 +164,10 @@ class _IssuerApp:
         method, path = environ["REQUEST_METHOD"], environ["REQUEST_URI"]
         issuer, rest = self._issuer_for(path)
         if method == "GET":
-            with self.server.lock:
-                self.server.requests[path] += 1
             status, body = self._get(issuer, rest)
+            if status == 200:  # only paths it serves: any other is a new key a client chose
+                with self.server.lock:
+                    self.server.requests[path] += 1
         elif method == "POST" and rest == "oauth/token":
             status, body = self._token(issuer, environ["wsgi.input"].read())
         else:
@@ -195,7 +196,7 @@ class _IssuerApp:
             request = json.loads(raw or b"{}")
             if not isinstance(request, dict):
                 raise ValueError("body must be a JSON object")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested past the parser's limit
             return 400, {"error": "invalid_request", "error_description": "body must be a JSON object"}
         if request.get("grant_type") != "client_credentials":
             return 400, {"error": "unsupported_grant_type"}
@@ -232,6 +233,6 @@ class IssuerServer(WsgiServer):
             max_body=MAX_TOKEN_REQUEST_BYTES,
         )
         self.issuer = issuer
-        # GETs served per path: how the benchmark and tests count real JWKS fetches.
+        # GETs answered 200, per path: how a test counts real discovery and JWKS fetches.
         self.requests: Counter[str] = Counter()
         self.lock = threading.Lock()

@@ -5,7 +5,9 @@ A worker is a warm "container": a Python process whose import path is the functi
 gives the function, so two functions' ``app`` modules or settings never meet. It imports the
 handler once and then answers one event per line on stdin with one result per line on its
 original stdout; the function's own prints go to stderr, like CloudWatch. A call that
-outlives the function's timeout kills the worker, as Lambda ends the sandbox.
+outlives the function's timeout kills the worker, as Lambda ends the sandbox. An answer is
+written as the Lambda runtime writes it (JSON, non-ASCII as UTF-8), so one the runtime cannot
+send (a lone surrogate, a value JSON cannot hold) is a function error here too.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ INIT_TIMEOUT = 10.0
 
 
 class FunctionError(Exception):
-    """The function raised, timed out, crashed or answered something that is not JSON."""
+    """The function raised, timed out, crashed, or answered something the runtime cannot send."""
 
 
 @dataclass
@@ -52,7 +54,7 @@ class _Worker:
             raise FunctionError(f"the function's process exited (code {self.process.wait()})")
         try:
             answer = json.loads(line)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than this stack goes
             raise FunctionError("the function's process answered something that is not JSON") from exc
         if "error" in answer:
             error = answer["error"]
@@ -178,9 +180,27 @@ _WORKER = r"""
 import datetime, importlib, json, logging, os, sys, traceback, types
 
 sys.path.insert(0, os.getcwd())
-protocol = os.fdopen(os.dup(1), "w", buffering=1)
+protocol = os.fdopen(os.dup(1), "wb")
 os.dup2(2, 1)
 sys.stdout = sys.stderr
+
+
+def send(line):
+    protocol.write(line)
+    protocol.flush()
+
+
+def marshal(result):
+    # As the python3.12+ runtimes send an answer (awslambdaric 4.2.2): simplejson with
+    # ensure_ascii=False and allow_nan=True, then UTF-8, which a lone surrogate cannot pass, so
+    # that answer fails there and must fail here. simplejson differs from json in two ways
+    # the handlers here never meet (they return dicts of str, bool, int and None): a Decimal
+    # is a JSON number there and not serialisable here; a namedtuple an object there, an array here.
+    return json.dumps(result, ensure_ascii=False, allow_nan=True).encode("utf-8")
+
+
+def error_line(error_type, message):
+    return json.dumps({"error": {"errorType": error_type, "errorMessage": message}}).encode() + b"\n"
 
 
 class LambdaJsonFormatter(logging.Formatter):
@@ -217,15 +237,26 @@ context = types.SimpleNamespace(
     aws_request_id="",
 )
 # Lambda times INIT apart from the invocation (up to 10 s): say when the handler is imported.
-protocol.write('{"ready": true}\n')
+send(b'{"ready": true}\n')
 for line in sys.stdin:
     try:
         if handler is None:
             raise init_error
-        answer = {"result": handler(json.loads(line), context)}
-        text = json.dumps(answer)
+        result = handler(json.loads(line), context)
     except Exception as exc:
         traceback.print_exc()
-        text = json.dumps({"error": {"errorType": type(exc).__name__, "errorMessage": str(exc)}})
-    protocol.write(text + "\n")
+        send(error_line(type(exc).__name__, str(exc)))
+        continue
+    try:
+        payload = marshal(result)
+    except Exception as exc:  # also RecursionError: an answer nested too deep to write
+        # One line, as the runtime logs it (a traceback here would be the encoder's, not the
+        # handler's). On AWS the UTF-8 step fails after the marshaller, and the runtime exits.
+        message = f"Unable to marshal response: {exc}"
+        error = {"errorMessage": message, "errorType": "Runtime.MarshalError", "requestId": "", "stackTrace": []}
+        print(json.dumps(error), file=sys.stderr, flush=True)
+        send(error_line("Runtime.MarshalError", message))
+        continue
+    # JSON escapes every control character, so the payload holds no newline of its own.
+    send(b'{"result": ' + payload + b"}\n")
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +54,30 @@ class Route:
     payload_version: str
     authorizer: str | None
     scopes: tuple[str, ...] = ()
-    pattern: re.Pattern[str] = field(default=re.compile(""), compare=False)
 
     @property
     def route_key(self) -> str:
         return f"{self.method} {self.path}"
+
+    def match(self, segments: tuple[str, ...]) -> dict[str, str] | None:
+        """The path parameters if the route takes a path of these (percent-decoded) segments, else None.
+
+        Matching is per segment, so a ``%2F`` inside a segment never makes two of it. ``{name}``
+        takes one whole segment; ``{name+}``, last, takes one or more (joined by ``/``).
+        """
+        pieces = self.path.strip("/").split("/") if self.path != "/" else []
+        parameters: dict[str, str] = {}
+        for index, piece in enumerate(pieces):
+            if index >= len(segments):
+                return None
+            if piece.startswith("{") and piece.endswith("+}") and index == len(pieces) - 1:
+                parameters[piece[1:-2]] = "/".join(segments[index:])
+                return parameters
+            if piece.startswith("{") and piece.endswith("}"):
+                parameters[piece[1:-1]] = segments[index]
+            elif piece != segments[index]:
+                return None
+        return parameters if len(segments) == len(pieces) else None
 
 
 @dataclass(frozen=True)
@@ -82,18 +101,6 @@ class Api:
     authorizers: dict[str, Authorizer]
     functions: dict[str, Function]
     cors: Cors | None = None
-
-
-def _path_pattern(path: str) -> re.Pattern[str]:
-    regex = ""
-    for piece in re.split(r"(\{[^}]+\})", path):
-        if piece.startswith("{") and piece.endswith("+}"):
-            regex += f"(?P<{piece[1:-2]}>.+)"
-        elif piece.startswith("{"):
-            regex += f"(?P<{piece[1:-1]}>[^/]+)"
-        else:
-            regex += re.escape(piece)
-    return re.compile(regex + "$")
 
 
 _NO_VALUE = object()  # Ref AWS::NoValue: the key or item disappears
@@ -359,7 +366,6 @@ def _routes(body: dict[str, Any], functions: dict[str, Function], authorizers: d
                     payload_version=str(integration.get("payloadFormatVersion", "2.0")),
                     authorizer=authorizer,
                     scopes=tuple(scopes or ()),
-                    pattern=_path_pattern(path),
                 )
             )
     return routes

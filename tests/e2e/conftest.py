@@ -22,8 +22,14 @@ class Reply:
         return json.loads(self.body)
 
 
-def http(url: str, token: str | None = None, method: str = "GET", headers: dict[str, str] | None = None) -> Reply:
-    request = urllib.request.Request(url, method=method, headers=dict(headers or {}))
+def http(
+    url: str,
+    token: str | None = None,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> Reply:
+    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:

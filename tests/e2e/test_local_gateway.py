@@ -369,3 +369,20 @@ def test_the_second_issuers_context_reaches_the_integration(rules_stack: LocalSt
     value = make_token(rules_stack, "ISSUER_INDEX=2", "ORG_ID=org_abc123", "PERMISSIONS=read:test write:test")
     context = http(rules_stack.api_url + "/lambda/test", value).json()["context"]
     assert (context["orgId"], context["permissions"]) == ("org_abc123", "read:test write:test")
+
+
+def test_the_dev_issuer_counts_the_paths_it_serves_and_no_others(stack: LocalStack):
+    server = stack.issuer_servers[0]
+    before = server.requests["/.well-known/jwks.json"]
+    for n in range(50):
+        assert http(f"{stack.dev_issuer.issuer}nope/{n}").status == 404
+    assert http(stack.dev_issuer.jwks_uri).status == 200
+    assert not [path for path in server.requests if "nope" in path]
+    assert server.requests["/.well-known/jwks.json"] == before + 1
+
+
+@pytest.mark.parametrize("body", [b"[" * 60_000, b'{"a":' * 12_000], ids=["arrays", "objects"])
+def test_a_token_request_nested_past_the_json_parsers_limit_is_400(stack: LocalStack, body: bytes):
+    # The body limit (64 KB) lets through JSON nested far deeper than json.loads recurses.
+    reply = http(f"{stack.dev_issuer.issuer}oauth/token", method="POST", body=body)
+    assert (reply.status, reply.json()["error"]) == (400, "invalid_request")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from devloop.issuer import DevIssuer
 from devloop.lambdas import FunctionError
 from devloop.template import Api, load_api
 from tests.cases import Case, build_header_value, load_cases
-from tests.support import ROOT
+from tests.support import ROOT, FakeClock, template_variant
 
 CASES = load_cases()
 
@@ -177,3 +178,187 @@ def test_jwt_emulation_gives_the_tables_answer(api: Api, functions: RecordingFun
     else:
         assert functions.events == []
         assert json.loads(response.body) == {"message": "Unauthorized" if expected == 401 else "Forbidden"}
+
+
+# Each spelling of a path, and where it must land: (routeKey the integration sees, authorizer that
+# admitted it), or None for 404 {"message":"Not Found"} with no route and no authorizer reached.
+JWT, LAMBDA, PUBLIC = "jwt", "lambda", None
+PATH_SPELLINGS = [
+    ("/test", ("GET /test", JWT)),
+    ("/lambda/test", ("GET /lambda/test", LAMBDA)),
+    ("/health", ("GET /health", PUBLIC)),
+    ("/test?next=//lambda/test", ("GET /test", JWT)),
+    ("/lambda/test?", ("GET /lambda/test", LAMBDA)),
+    ("/lambda/test?a=1?b=2", ("GET /lambda/test", LAMBDA)),
+    ("/%74est", ("GET /test", JWT)),  # an escaped unreserved character is that character
+    ("/lambda/te%73t", ("GET /lambda/test", LAMBDA)),
+    ("//lambda/test", None),  # urlsplit: host "lambda", path "/test"
+    ("//test", None),
+    ("//health", None),
+    ("///test", None),
+    ("/lambda//test", None),
+    ("/test/", None),
+    ("/lambda/test/", None),
+    ("/./test", None),
+    ("/../test", None),
+    ("/lambda/./test", None),
+    ("/lambda/../test", None),
+    ("/x/../test", None),
+    ("/lambda/test/..", None),
+    ("/%2e/test", None),
+    ("/%2E%2E/test", None),
+    ("/.%2e/test", None),
+    ("/lambda/%2e%2e/test", None),
+    ("/lambda%2Ftest", None),  # one segment "lambda/test": no route has it
+    ("/lambda%2ftest", None),
+    ("/test%2F", None),
+    ("/test#fragment", None),
+    ("/test%", None),
+    ("/te%zzst", None),
+    ("/test%ff", None),  # not UTF-8
+    ("/t\u00e9st", None),
+    ("/test\x7f", None),
+    ("/TEST", None),
+    ("/test;x", None),
+    ("/", None),
+    ("*", None),
+    ("test", None),
+    ("", None),
+    ("http://127.0.0.1/test", None),
+    ("http://127.0.0.1//lambda/test", None),
+    ("https://localapi01.execute-api.us-east-1.amazonaws.com/lambda/test", None),
+]
+
+
+def _landing(functions: RecordingFunctions) -> tuple[str, str | None] | None:
+    """Where a request went: the routeKey the integration saw and the authorizer that admitted it."""
+    integration = [event for name, event in functions.events if name == "TestRouteFunction"]
+    if not integration:
+        return None
+    (event,) = integration
+    authorizer = event["requestContext"].get("authorizer") or {}
+    kind = next(iter(authorizer), None)
+    called_lambda = [name for name, _ in functions.events if name == "AuthorizerFunction"]
+    assert (kind == LAMBDA) == bool(called_lambda), functions.events
+    return event["routeKey"], kind
+
+
+@pytest.mark.parametrize(("target", "expected"), PATH_SPELLINGS, ids=[repr(t) for t, _ in PATH_SPELLINGS])
+def test_each_spelling_of_a_path_reaches_its_own_route_and_authorizer_or_404(
+    gateway: Gateway, functions: RecordingFunctions, issuer: DevIssuer, target: str, expected
+):
+    token = issuer.mint(scopes=["read:test"])
+    response = get(gateway, target, ("Authorization", f"Bearer {token}"))
+    assert _landing(functions) == expected
+    if expected is None:
+        assert (response.status, response.json()) == (404, {"message": "Not Found"})
+        assert functions.events == []
+    else:
+        assert response.status == 200
+
+
+def test_the_integration_sees_the_path_and_query_as_sent(gateway: Gateway, functions: RecordingFunctions):
+    get(gateway, "/he%61lth?next=//x/../y&a=%2F")
+    ((_, event),) = functions.events
+    assert (event["rawPath"], event["requestContext"]["http"]["path"]) == ("/he%61lth", "/he%61lth")
+    assert event["rawQueryString"] == "next=//x/../y&a=%2F"
+    assert event["queryStringParameters"] == {"next": "//x/../y", "a": "/"}
+
+
+def _parameter_routes_template(directory: Path) -> Path:
+    """template.yaml with three more public routes on /health's integration: two with {param}, one {proxy+}."""
+    text = (ROOT / "template.yaml").read_text()
+    health = text[text.index("          /health:\n") : text.index("\n\n", text.index("          /health:\n"))] + "\n"
+    extra = "".join(
+        health.replace("/health:", path + ":").replace("get:", method + ":")
+        for path, method in (
+            ("/items/{id}", "get"),
+            ("/items/{id}/tags/{tag}", "get"),
+            ("/files/{proxy+}", "x-amazon-apigateway-any-method"),
+        )
+    )
+    return template_variant(directory, (health, health + extra))
+
+
+@pytest.fixture(scope="module")
+def parameter_api(issuer: DevIssuer, tmp_path_factory: pytest.TempPathFactory) -> Api:
+    template = _parameter_routes_template(tmp_path_factory.mktemp("parameter-routes"))
+    return load_api(template, {"Issuer": issuer.issuer, "Audience": "https://api.example.com"})
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/items/42", ("GET /items/{id}", {"id": "42"})),
+        ("/items/a%2Fb", ("GET /items/{id}", {"id": "a/b"})),  # %2F stays inside its segment
+        ("/items/a%20b%C3%A9", ("GET /items/{id}", {"id": "a b\u00e9"})),  # decoded, as API Gateway does
+        ("/items/a%2Fb/tags/c", ("GET /items/{id}/tags/{tag}", {"id": "a/b", "tag": "c"})),
+        ("/files/a", ("ANY /files/{proxy+}", {"proxy": "a"})),
+        ("/files/a/b%2Fc", ("ANY /files/{proxy+}", {"proxy": "a/b/c"})),
+        ("/items/a/b", None),
+        ("/items/", None),
+        ("/items//tags/c", None),
+        ("/items/%2e", None),
+        ("/items/%2E%2e", None),
+        ("/items/..", None),
+        ("/files", None),
+        ("/files/", None),
+        ("/files/a//b", None),
+        ("/files/a/../b", None),
+        ("/files/%2e%2e/test", None),
+        ("/files/a/b/", None),
+    ],
+)
+def test_path_parameters_are_matched_per_decoded_segment(
+    parameter_api: Api, functions: RecordingFunctions, target: str, expected
+):
+    gateway = Gateway(parameter_api, functions)  # type: ignore[arg-type]
+    response = get(gateway, target)
+    if expected is None:
+        assert (response.status, response.json(), functions.events) == (404, {"message": "Not Found"}, [])
+        return
+    ((_, event),) = functions.events
+    assert (event["routeKey"], event["pathParameters"]) == expected
+    assert event["rawPath"] == target
+
+
+def _lambda_authorizer_ttl(api: Api, ttl: int) -> Api:
+    authorizers = {
+        name: dataclasses.replace(a, ttl=ttl) if a.kind == "request" else a for name, a in api.authorizers.items()
+    }
+    return dataclasses.replace(api, authorizers=authorizers)
+
+
+def _authorizer_calls(functions: RecordingFunctions) -> int:
+    return sum(1 for name, _ in functions.events if name == "AuthorizerFunction")
+
+
+def test_expired_authorizer_answers_are_purged_not_kept_for_good(api: Api, functions: RecordingFunctions):
+    # GIVEN 400 distinct 8 KB headers, each answer cached for 1 s
+    clock = FakeClock()
+    gateway = Gateway(_lambda_authorizer_ttl(api, 1), functions, clock=clock)  # type: ignore[arg-type]
+    for n in range(400):
+        assert get(gateway, "/lambda/test", ("Authorization", f"Bearer {n}{'x' * 8192}")).status == 200
+    held = gateway._cache._entries
+    assert len(held) == 400
+
+    # WHEN they have all expired and a sweep is due, and one more answer is cached
+    clock.now += 61
+    assert get(gateway, "/lambda/test", ("Authorization", "Bearer later")).status == 200
+
+    # THEN only that one is held (3.5 MB were, before)
+    assert len(gateway._cache._entries) == 1
+    assert list(gateway._cache._entries) == [("LambdaAuthorizer", ("Bearer later", "GET /lambda/test"))]
+
+
+def test_past_1000_answers_the_oldest_goes_first(api: Api, functions: RecordingFunctions):
+    clock = FakeClock()
+    gateway = Gateway(_lambda_authorizer_ttl(api, 3600), functions, clock=clock)  # type: ignore[arg-type]
+    for n in range(1001):
+        assert get(gateway, "/lambda/test", ("Authorization", f"Bearer {n}")).status == 200
+    assert _authorizer_calls(functions) == 1001
+    assert len(gateway._cache._entries) == 1000
+    get(gateway, "/lambda/test", ("Authorization", "Bearer 1"))  # still cached
+    assert _authorizer_calls(functions) == 1001
+    get(gateway, "/lambda/test", ("Authorization", "Bearer 0"))  # the oldest: gone, so asked again
+    assert _authorizer_calls(functions) == 1002
