@@ -12,8 +12,8 @@ export SAM_CLI_TELEMETRY ?= 0
 # The stack and region `sam deploy --guided` saved in samconfig.toml; STACK=/REGION= override.
 SAMCONFIG    ?= samconfig.toml
 CONFIG_PY    := $(or $(wildcard $(PY)),python3)
-STACK        ?= $(or $(shell $(CONFIG_PY) -m tools.samconfig stack_name --config $(SAMCONFIG) 2>/dev/null),http-api-jwt-auth)
-REGION       ?= $(shell $(CONFIG_PY) -m tools.samconfig region --config $(SAMCONFIG) 2>/dev/null)
+STACK        ?= $(or $(shell $(CONFIG_PY) -m devkit.deploy.samconfig stack_name --config $(SAMCONFIG) 2>/dev/null),http-api-jwt-auth)
+REGION       ?= $(shell $(CONFIG_PY) -m devkit.deploy.samconfig region --config $(SAMCONFIG) 2>/dev/null)
 
 # Deploy without prompts: ISSUER and AUDIENCE (comma-separated) select it. PARAMS holds other
 # template parameters as sam deploy --parameter-overrides takes them (Name=Value, quoted values
@@ -49,7 +49,7 @@ SAM_BUILD_FLAGS ?=
 SAM_LOCAL_FLAGS ?=
 export SAM SAM_BUILD_FLAGS
 
-INVOKE = $(PY) -m tools.invoke -- $(SAM) local invoke -t $(LOCAL_BUILD)/template.yaml \
+INVOKE = $(PY) -m devkit.deploy.invoke -- $(SAM) local invoke -t $(LOCAL_BUILD)/template.yaml \
 	--env-vars events/env.json $(DOCKER_HOST_FLAGS) $(SAM_LOCAL_FLAGS)
 
 # Auth0 settings for `make auth0-token` and `make smoke` come from the environment or a git-ignored .env.
@@ -119,11 +119,11 @@ test: lint ## Lint, then every test (Docker-backed ones skip with a reason when 
 # ---------------------------------------------------------------- build and deploy
 .PHONY: build
 build: install ## sam build: in the Lambda build image if Docker/Finch runs, else with a local python3.13
-	$(PY) -m tools.build
+	$(PY) -m devkit.deploy.build
 
 .PHONY: deploy
 deploy: install ## Deploy: guided the first time; ISSUER=... AUDIENCE=... [PARAMS=...] never prompts (CI)
-	$(PY) -m tools.deploy --config $(SAMCONFIG) \
+	$(PY) -m devkit.deploy --config $(SAMCONFIG) \
 	  $(if $(ISSUER),--issuer "$$ISSUER" --audience "$$AUDIENCE") --parameters "$$PARAMS" \
 	  $(if $(filter command line environment,$(origin STACK)),--stack-name "$(STACK)") \
 	  $(if $(filter command line environment,$(origin REGION)),--region "$(REGION)")
@@ -134,34 +134,34 @@ delete: install ## Delete the deployed stack (the one samconfig.toml names, or S
 
 .PHONY: smoke
 smoke: install ## Check the deployed stack with a real Auth0 token (AUTH0_* from env or .env; skips without)
-	@STACK_NAME="$(STACK)" $(if $(REGION),AWS_REGION="$(REGION)") $(PY) -m tools.smoke
+	@STACK_NAME="$(STACK)" $(if $(REGION),AWS_REGION="$(REGION)") $(PY) -m devkit.deploy.smoke
 
 .PHONY: auth0-token
 auth0-token: install ## Print an Auth0 access token (client credentials; AUTH0_* from env or .env)
-	@$(PY) -m devloop auth0-token
+	@$(PY) -m devkit.local auth0-token
 
 # ---------------------------------------------------------------- local loop, no Docker
 .PHONY: local
 local: install ## Local API + dev issuer, no AWS/Auth0/Docker (PARAMS="RequiredScope=... ScopeClaims=..." ISSUERS=2)
-	@$(PY) -m devloop serve --api-port $(API_PORT) --issuer-port $(ISSUER_PORT) \
+	@$(PY) -m devkit.local serve --api-port $(API_PORT) --issuer-port $(ISSUER_PORT) \
 	  --audience "$(TOKEN_AUDIENCE)" $(foreach a,$(DOCKER_BRIDGE_IP),--issuer-also-on $(a)) \
 	  --issuers "$(ISSUERS)" --parameters "$$PARAMS"
 
 .PHONY: token
 token: install ## Print a fresh dev token (needs make local; SCOPES= AUDIENCE= VARIANT= PERMISSIONS= ORG_ID= GTY= ISSUER_INDEX=)
-	@$(PY) -m devloop token --issuer $(TOKEN_ISSUER) \
+	@$(PY) -m devkit.local token --issuer $(TOKEN_ISSUER) \
 	  --audience "$(TOKEN_AUDIENCE)" --scope "$(SCOPES)" --variant "$(VARIANT)" \
 	  --permissions "$(PERMISSIONS)" --org-id "$(ORG_ID)" --gty "$(GTY)"
 
 # ---------------------------------------------------------------- SAM CLI with Docker
 .PHONY: build-local
 build-local: install ## sam build for sam local on this machine's CPU (LOCAL_ARCH), into .aws-sam/local
-	$(PY) -m tools.build --local-arch $(LOCAL_ARCH)
+	$(PY) -m devkit.deploy.build --local-arch $(LOCAL_ARCH)
 
 .PHONY: event-token
 event-token: install ## Write events/local/authorizer-v2-valid.json with a fresh dev token (needs make local)
 	@mkdir -p events/local
-	@token=$$($(PY) -m devloop token --issuer http://127.0.0.1:$(ISSUER_PORT)/ --audience "$(TOKEN_AUDIENCE)" \
+	@token=$$($(PY) -m devkit.local token --issuer http://127.0.0.1:$(ISSUER_PORT)/ --audience "$(TOKEN_AUDIENCE)" \
 	  --scope "$(SCOPES)") && \
 	  sed "s|__DEV_TOKEN__|$$token|g" events/authorizer-v2-valid.json > events/local/authorizer-v2-valid.json && \
 	  echo "wrote events/local/authorizer-v2-valid.json"
@@ -202,4 +202,4 @@ start-api: build-local ## sam local start-api on API_PORT (JWT routes are NOT ch
 
 .PHONY: bench
 bench: install .venv-bench/.installed ## Benchmark vs floors and Powertools: warm, cold start, gateway, packages (BENCH_ARGS=--profile)
-	$(PY) -m tools.bench --bench-python .venv-bench/bin/python $(BENCH_ARGS)
+	$(PY) -m devkit.bench --bench-python .venv-bench/bin/python $(BENCH_ARGS)

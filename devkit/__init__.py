@@ -7,3 +7,6 @@ Installed (editable) by ``make install``; nothing here is deployed. Its parts:
 - ``devkit.bench``: ``make bench``;
 - ``devkit.docs``: ``make docs``, the tables in docs/ that are generated from the code.
 """
+
+# The dev issuer's audience, and make token's default: the example API Identifier of the docs.
+DEFAULT_AUDIENCE = "https://api.example.com"

@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from devloop.issuer import DevIssuer, IssuerServer
+from devkit.local.issuer import DevIssuer, IssuerServer
 from jwt_authorizer.authorizer import Authorizer
 from jwt_authorizer.settings import Settings
 from tests.cases import CaseIssuer

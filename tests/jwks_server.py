@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from devloop.tls import LocalCA
+from devkit.tls import LocalCA
 
 
 class _Handler(BaseHTTPRequestHandler):

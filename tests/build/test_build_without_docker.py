@@ -37,7 +37,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("nocontainer")
     env = {**os.environ, "SAM": str(SAM), "BUILD_MODE": "local", "SAM_CLI_TELEMETRY": "0"}
     result = subprocess.run(
-        [sys.executable, "-m", "tools.build", "--build-dir", str(out), "--cache-dir", str(out / ".cache")],
+        [sys.executable, "-m", "devkit.deploy.build", "--build-dir", str(out), "--cache-dir", str(out / ".cache")],
         cwd=ROOT,
         env=env,
         capture_output=True,

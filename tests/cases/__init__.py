@@ -16,7 +16,8 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from devloop.issuer import DevIssuer, flip_signature, new_rsa_key, public_jwk
+from devkit.local.issuer import DevIssuer, new_rsa_key, public_jwk
+from devkit.tokens import flip_signature
 
 TABLE = Path(__file__).with_name("jwt_cases.yaml")
 AUDIENCE = "https://api.example.com"

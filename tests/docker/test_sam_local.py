@@ -4,7 +4,7 @@ Needs a Docker engine (skipped, with the reason, when there is none). SAM CLI pu
 it needs, as on any machine with a registry; where ``SAM_LOCAL_FLAGS`` says
 ``--skip-pull-image`` (this repository's CI, which builds them locally), the images must be
 there already. ``sam local`` runs the functions on the host's own architecture
-(``tools.build --local-arch``), as ``make invoke-*``/``make start-api`` do; the deploy build
+(``devkit.deploy.build --local-arch``), as ``make invoke-*``/``make start-api`` do; the deploy build
 stays arm64 and its wheels are checked. Containers reach the dev issuer through the docker
 bridge's gateway address, so the issuer listens there too; the token's ``iss`` stays
 http://127.0.0.1:PORT/ and JWKS_URI points at host.docker.internal.
@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from devloop.issuer import DevIssuer, IssuerServer
+from devkit.local.issuer import DevIssuer, IssuerServer
 from tests.e2e.conftest import http
 from tests.support import EVENTS, ROOT, SAM, free_port, load_event
 
@@ -83,7 +83,9 @@ def docker() -> None:
 
 @pytest.fixture(scope="module")
 def local_build(docker: None) -> Path:
-    result = run(sys.executable, "-m", "tools.build", "--local-arch", HOST_ARCH, BUILD_MODE="container", timeout=1200)
+    result = run(
+        sys.executable, "-m", "devkit.deploy.build", "--local-arch", HOST_ARCH, BUILD_MODE="container", timeout=1200
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return LOCAL_TEMPLATE
 
@@ -91,7 +93,7 @@ def local_build(docker: None) -> Path:
 @pytest.fixture(scope="module")
 def deploy_build(docker: None) -> Path:
     """What make build/make deploy produce: the template's arm64, in the arm64 build image."""
-    result = run(sys.executable, "-m", "tools.build", BUILD_MODE="container", timeout=1200)
+    result = run(sys.executable, "-m", "devkit.deploy.build", BUILD_MODE="container", timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return ROOT / ".aws-sam" / "build"
 
@@ -136,7 +138,7 @@ def invoke(
     event_path.write_text(json.dumps(event))
     sam_invoke: list[str | Path] = [SAM, "local", "invoke", function, "-t", template, "-e", event_path]
     sam_invoke += ["--env-vars", env_file]
-    return run(sys.executable, "-m", "tools.invoke", "--", *sam_invoke, *LOCAL_FLAGS)
+    return run(sys.executable, "-m", "devkit.deploy.invoke", "--", *sam_invoke, *LOCAL_FLAGS)
 
 
 def answer(result: subprocess.CompletedProcess[str]) -> Any:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from devloop.serve import LocalStack
+from devkit.local.serve import LocalStack
 from tests.support import ROOT, FakeClock
 
 

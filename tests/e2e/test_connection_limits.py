@@ -7,7 +7,6 @@ that hopes the server is done; the head timeout is injected short so no test wai
 from __future__ import annotations
 
 import contextlib
-import os
 import resource
 import select
 import socket
@@ -20,10 +19,9 @@ from typing import Any
 
 import pytest
 
-from devloop.httpserver import CONNECTION_LIMIT, OTHER_DESCRIPTORS, WsgiServer
-from devloop.serve import LocalStack
+from devkit.local.serve import LocalStack
+from devkit.local.server import CONNECTION_LIMIT, OTHER_DESCRIPTORS, WsgiServer
 from tests.e2e.test_http_framing import WAIT, Wire, request
-from tests.support import ROOT
 
 HALF_SENT = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Never: fini"
 
@@ -136,15 +134,12 @@ def _soft_limit_after_a_server_starts(soft: int, hard: int) -> int:
         f"""
         import resource
         resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard}))
-        from devloop.httpserver import WsgiServer
+        from devkit.local.server import WsgiServer
         servers = [WsgiServer(None, "127.0.0.1", 0, name="limit") for _ in range(2)]
         print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         """
     )
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src' / 'authorizer'}"}
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     return int(result.stdout)
 
 

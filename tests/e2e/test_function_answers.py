@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devloop.serve import LocalStack
+from devkit.local.serve import LocalStack
 from tests.e2e.conftest import http
 from tests.support import FakeClock, template_variant
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from devloop.gateway import Request, Response
-from devloop.serve import LocalStack
+from devkit.local.gateway import Request, Response
+from devkit.local.serve import LocalStack
 from tests.support import ROOT, FakeClock
 
 # API Gateway HTTP API quotas: request line plus headers 10240 bytes, payload 10 MB.

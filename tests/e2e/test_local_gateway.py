@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devloop.serve import LocalStack
+from devkit.local.serve import LocalStack
 from tests.e2e.conftest import http, start_stack
 from tests.support import ROOT, FakeClock, template_variant
 
@@ -155,7 +155,7 @@ def test_a_cached_allow_for_one_route_opens_another_only_without_the_route_in_th
 
 
 def test_tokens_over_http_from_the_issuers_client_credentials_endpoint(stack: LocalStack):
-    env = {**os.environ, "PYTHONPATH": "src/authorizer"}
+    env = dict(os.environ)
     port = stack.issuer_servers[0].port
     result = subprocess.run(
         ["make", "-s", "token", f"ISSUER_PORT={port}", "SCOPES=read:test write:test"],
@@ -172,12 +172,11 @@ def test_tokens_over_http_from_the_issuers_client_credentials_endpoint(stack: Lo
 
 def _serve(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "devloop", "serve", *args],
+        [sys.executable, "-m", "devkit.local", "serve", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=60,
-        env={**os.environ, "PYTHONPATH": "src/authorizer"},
     )
 
 
@@ -332,7 +331,7 @@ def rules_stack() -> Iterator[LocalStack]:
 
 def make_token(local: LocalStack, *args: str) -> str:
     """What a user types: make -s token ..., against the dev issuer's token endpoint."""
-    env = {**os.environ, "PYTHONPATH": "src/authorizer"}
+    env = dict(os.environ)
     port = local.issuer_servers[0].port
     result = subprocess.run(
         ["make", "-s", "token", f"ISSUER_PORT={port}", *args],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from devloop.serve import LocalStack
+from devkit.local.serve import LocalStack
 from tests.e2e.test_http_framing import Wire, request
 
 # (request target as sent, (route, authorizer) the test route reports) or None for a 404.

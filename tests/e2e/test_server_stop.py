@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from devloop.httpserver import WsgiServer
+from devkit.local.server import WsgiServer
 
 
 def hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -15,16 +15,16 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from devloop import DEFAULT_AUDIENCE
+from devkit import DEFAULT_AUDIENCE
+from devkit.deploy.smoke import SmokeError, stack_settings
 from tests.e2e.conftest import start_stack
 from tests.support import ROOT
-from tools.smoke import SmokeError, stack_settings
 
 
 def smoke(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "STACK_NAME", "AWS_SAM_STACK"))}
     return subprocess.run(
-        [sys.executable, "-m", "tools.smoke", *args],
+        [sys.executable, "-m", "devkit.deploy.smoke", *args],
         cwd=ROOT,
         env={**base, **env},
         capture_output=True,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from devloop.template import translate
+from devkit.template import translate
 from tests.support import ROOT
 
 TEMPLATE = ROOT / "template.yaml"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.deploy.build import NEITHER, BuildError, choose, emulation_missing, local_template
 from tests.support import ROOT
-from tools.build import NEITHER, BuildError, choose, emulation_missing, local_template
 
 
 def executable(directory: Path, name: str, body: str) -> None:
@@ -25,7 +25,7 @@ def build(path_dirs: list[Path], tmp_path: Path) -> subprocess.CompletedProcess[
     executable(tmp_path, "sam", f'echo "$@" >> {tmp_path}/sam-calls')
     env = {"PATH": os.pathsep.join(str(d) for d in path_dirs), "HOME": str(tmp_path), "SAM": str(tmp_path / "sam")}
     return subprocess.run(
-        [sys.executable, "-m", "tools.build"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "devkit.deploy.build"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
 
 
@@ -39,7 +39,7 @@ def bin_dir(tmp_path: Path) -> Path:
 def test_a_running_engine_means_the_build_image(bin_dir: Path, tmp_path: Path, monkeypatch):
     executable(bin_dir, "docker", "exit 0")
     executable(bin_dir, "python3.13", "exit 0")
-    monkeypatch.setattr("tools.build.emulation_missing", lambda architecture: False)
+    monkeypatch.setattr("devkit.deploy.build.emulation_missing", lambda architecture: False)
     assert choose("auto", {"PATH": str(bin_dir)}, "arm64") == "container"
     # End to end on this host: a Linux host of another CPU without QEMU cannot start the arm64
     # image, and then the python3.13 on PATH builds instead (see the fallback test below).
@@ -102,7 +102,7 @@ def test_an_arm64_build_image_needs_qemu_only_on_a_foreign_linux_host(tmp_path, 
 def test_an_engine_that_cannot_run_the_arm64_image_falls_back_or_says_how(bin_dir: Path, tmp_path: Path, monkeypatch):
     executable(bin_dir, "docker", "exit 0")
     env = {"PATH": str(bin_dir)}
-    monkeypatch.setattr("tools.build.emulation_missing", lambda architecture: True)
+    monkeypatch.setattr("devkit.deploy.build.emulation_missing", lambda architecture: True)
     with pytest.raises(BuildError, match="without QEMU"):
         choose("auto", env, "arm64")
     executable(bin_dir, "python3.13", "exit 0")

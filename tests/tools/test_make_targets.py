@@ -21,12 +21,12 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devloop.issuer import new_rsa_key, public_jwk
-from devloop.parameters import ParameterError, format_override, parse_overrides
-from devloop.tls import LocalCA
+from devkit.deploy.__main__ import FIRST_DEPLOY_WITHOUT_TERMINAL
+from devkit.local.issuer import new_rsa_key, public_jwk
+from devkit.parameters import ParameterError, format_override, parse_overrides
+from devkit.tls import LocalCA
 from tests.jwks_server import FaultyJwksServer, running
 from tests.support import ROOT
-from tools.deploy import FIRST_DEPLOY_WITHOUT_TERMINAL
 
 FAKE_SAM = Path(__file__).with_name("fake_sam.py")
 AUDIENCE = "https://api.example.com"
@@ -251,7 +251,7 @@ def test_issuer_and_audience_are_given_once(sam):
 @settings(max_examples=300, deadline=None)
 @given(value=st.text(alphabet=st.characters(exclude_categories=["Cs", "Cc"]), max_size=40))
 def test_parameter_values_reach_sam_exactly_as_given(value: str):
-    # SAM CLI's own parser reads back what tools.deploy writes: spaces, quotes, JSON included.
+    # SAM CLI's own parser reads back what devkit.deploy.__main__ writes: spaces, quotes, JSON included.
     # The few values it cannot carry (a backslash before a quote, a space or the end) are refused.
     try:
         argument = format_override("RequiredClaims", value)

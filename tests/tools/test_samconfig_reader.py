@@ -1,4 +1,4 @@
-"""tools.samconfig, which the Makefile asks for the saved stack and region: a value, or one error line."""
+"""devkit.deploy.samconfig, which the Makefile asks for the saved stack and region: a value, or one error line."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.support import ROOT
 
 def read(config: Path, key: str, *python_flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *python_flags, "-m", "tools.samconfig", key, "--config", str(config)],
+        [sys.executable, *python_flags, "-m", "devkit.deploy.samconfig", key, "--config", str(config)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -18,7 +18,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
 
-from devloop.issuer import new_rsa_key, public_jwk
+from devkit.local.issuer import new_rsa_key, public_jwk
 from jwt_authorizer.algorithms import ALGORITHMS, PUBLIC_KEY_ALGORITHMS, thumbprint
 from jwt_authorizer.keys import parse_jwks
 from jwt_authorizer.verifier import JwtVerifier, TokenRejected

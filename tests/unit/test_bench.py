@@ -13,10 +13,10 @@ import sys
 
 import pytest
 
-from tests.support import AUTHORIZER_DIR, ROOT
-from tools.bench import paired_ratio, rotated
+from devkit.bench.__main__ import paired_ratio, rotated
+from tests.support import ROOT
 
-ENV = {**os.environ, "PYTHONPATH": str(AUTHORIZER_DIR)}
+ENV = dict(os.environ)
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 # The warm and cold parts measure Powertools and awslambdaric's log handler, which live only there.
 needs_bench_venv = pytest.mark.skipif(
@@ -28,7 +28,12 @@ needs_bench_venv = pytest.mark.skipif(
 
 def bench(*args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "tools.bench", *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=240
+        [sys.executable, "-m", "devkit.bench", *args],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert done.returncode in (0, 1), done.stderr  # 1: a goal missed on this (noisy) run
     return done.stdout
@@ -150,7 +155,11 @@ def test_package_rows_show_the_package_now_and_the_one_before():
 
 def test_bad_arguments_are_one_clear_line():
     done = subprocess.run(
-        [sys.executable, "-m", "tools.bench", "--cold-runs", "3"], cwd=ROOT, env=ENV, capture_output=True, text=True
+        [sys.executable, "-m", "devkit.bench", "--cold-runs", "3"],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 2
     assert "use at least 15 cold runs" in done.stderr.strip().splitlines()[-1]
@@ -158,7 +167,7 @@ def test_bad_arguments_are_one_clear_line():
 
 def test_a_missing_bench_environment_says_how_to_make_it():
     done = subprocess.run(
-        [sys.executable, "-m", "tools.bench", "--only", "cold", "--bench-python", "/nonexistent/python"],
+        [sys.executable, "-m", "devkit.bench", "--only", "cold", "--bench-python", "/nonexistent/python"],
         cwd=ROOT,
         env=ENV,
         capture_output=True,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from devloop.gateway import claims_as_aws_passes_them
+from devkit.local.gateway import claims_as_aws_passes_them
 
 DEPTH = 5000  # far past the interpreter's recursion limit (1000)
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from devloop.gateway import Gateway, Request
-from devloop.issuer import DevIssuer
-from devloop.lambdas import FunctionError
-from devloop.template import Api, load_api
+from devkit.local.functions import FunctionError
+from devkit.local.gateway import Gateway, Request
+from devkit.local.issuer import DevIssuer
+from devkit.template import Api, load_api
 from tests.cases import Case, build_header_value, load_cases
 from tests.support import ROOT, FakeClock, template_variant
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from devloop.issuer import DevIssuer
+from devkit.local.issuer import DevIssuer
 from jwt_authorizer.algorithms import VerificationKey
 from jwt_authorizer.authorizer import Authorizer
 from jwt_authorizer.settings import Settings

@@ -6,7 +6,7 @@ import pytest
 from waitress.adjustments import Adjustments
 from waitress.utilities import BadRequest
 
-from devloop.httpserver import _Parser
+from devkit.local.server import _Parser
 
 GOOD = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: 1\r\n\r\n"
 

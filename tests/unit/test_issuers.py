@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 import pytest
 
-from devloop.issuer import new_rsa_key, public_jwk
+from devkit.local.issuer import new_rsa_key, public_jwk
 from jwt_authorizer.keys import KeySource
 from jwt_authorizer.settings import parse_required_claims
 from jwt_authorizer.verifier import JwtVerifier, TokenRejected, VerifiedCache

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from devloop.issuer import new_rsa_key, public_jwk
-from devloop.tls import LocalCA
+from devkit.local.issuer import new_rsa_key, public_jwk
+from devkit.tls import LocalCA
 from jwt_authorizer import keys as jwks
 from jwt_authorizer.algorithms import VerificationKey
 from jwt_authorizer.keys import KeySource, discovery_url, parse_jwks

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from devloop.lambdas import FunctionError, FunctionPool, _Worker
-from devloop.template import Function
+from devkit.local.functions import FunctionError, FunctionPool, _Worker
+from devkit.template import Function
 
 SLOW_IMPORT = """
 import time

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from devloop.parameters import ParameterError, parse_pairs, template_parameters, validate
-from devloop.template import TemplateError, translate
+from devkit.parameters import ParameterError, parse_pairs, template_parameters, validate
+from devkit.template import TemplateError, translate
 from tests.support import ROOT
 
 TEMPLATE = ROOT / "template.yaml"

@@ -1,4 +1,4 @@
-"""``python -m tools.preflight`` against a stub issuer on 127.0.0.1 over TLS: one line per failure."""
+"""``python -m devkit.deploy.preflight`` against a stub issuer on 127.0.0.1 over TLS: one line per failure."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from devloop.issuer import new_rsa_key, public_jwk
-from devloop.tls import LocalCA
+from devkit.local.issuer import new_rsa_key, public_jwk
+from devkit.tls import LocalCA
 from jwt_authorizer.keys import discovery_url
 from tests.jwks_server import FaultyJwksServer, running
-from tests.support import AUTHORIZER_DIR, ROOT, free_port
+from tests.support import ROOT, free_port
 
 AUDIENCE = "https://api.example.com"
 DISCOVERY = "/.well-known/openid-configuration"
@@ -56,12 +56,12 @@ def preflight(ca: LocalCA, *args: str, trust: bool = True, **env: str) -> subpro
     if trust:
         base["SSL_CERT_FILE"] = str(ca.bundle)
     return subprocess.run(
-        [sys.executable, "-m", "tools.preflight", *args],
+        [sys.executable, "-m", "devkit.deploy.preflight", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=60,
-        env={**base, "PYTHONPATH": str(AUTHORIZER_DIR), **env},
+        env={**base, **env},
     )
 
 

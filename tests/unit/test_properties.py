@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devloop.issuer import DevIssuer
+from devkit.local.issuer import DevIssuer
 from jwt_authorizer.authorizer import Authorizer
 from jwt_authorizer.settings import Settings
 

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from devloop.issuer import DevIssuer
+from devkit.local.issuer import DevIssuer
 from jwt_authorizer.policy import ScopeRules
 from jwt_authorizer.settings import parse_route_scopes, parse_scopes
 from tests.support import decision_lines, load_event

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import jwt
 import pytest
 
-from devloop.issuer import new_rsa_key, public_jwk
+from devkit.local.issuer import new_rsa_key, public_jwk
 from jwt_authorizer.algorithms import verifiers
 from jwt_authorizer.authorizer import Authorizer
 from jwt_authorizer.jose import HeaderCache

@@ -1,13 +1,25 @@
-"""OAuth 2.0 client-credentials token requests, Auth0-style (also served by the dev issuer)."""
+"""OAuth 2.0 client-credentials token requests, Auth0-style (also served by the dev issuer).
+
+Standard library only: the deploy tools (make smoke) use it without the local loop's packages.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
+
+
+def flip_signature(token: str) -> str:
+    """``token`` with one bit of its signature flipped: the same claims, a signature that fails."""
+    head, body, sig = token.split(".")
+    raw = bytearray(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)))
+    raw[len(raw) // 2] ^= 0x01
+    return f"{head}.{body}." + base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
 
 
 class TokenError(Exception):

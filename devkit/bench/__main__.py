@@ -56,12 +56,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from devloop import DEFAULT_AUDIENCE as AUDIENCE
+from devkit import DEFAULT_AUDIENCE as AUDIENCE
 
 if TYPE_CHECKING:
-    from devloop.issuer import DevIssuer
+    from devkit.local.issuer import DevIssuer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 AUTHORIZER = ROOT / "src" / "authorizer"
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 EVENT = json.loads((ROOT / "events" / "authorizer-v2-valid.json").read_text())
@@ -184,8 +184,8 @@ class TlsIssuer:
     """
 
     def __init__(self) -> None:
-        from devloop.issuer import DevIssuer
-        from devloop.tls import LocalCA
+        from devkit.local.issuer import DevIssuer
+        from devkit.tls import LocalCA
 
         ca = LocalCA()
         self._server = _IssuerHttpServer(("127.0.0.1", 0), _IssuerHandler)
@@ -248,7 +248,7 @@ def warm(tls: TlsIssuer, python: Path, rounds: int, per_round: int, profile: boo
     }
     before = tls.fetches(JWKS_PATH)
     done = subprocess.run(
-        [str(python), "-m", "tools.bench", "--warm-child"],
+        [str(python), "-m", "devkit.bench", "--warm-child"],
         input=json.dumps(request),
         env=tls.env(),
         cwd=ROOT,
@@ -693,7 +693,7 @@ def gateway(requests_per_route: int) -> list[Row]:
 
 
 def _gateway(requests_per_route: int) -> list[Row]:
-    from devloop.serve import LocalStack  # waitress and the gateway: this process (.venv) only
+    from devkit.local.serve import LocalStack  # waitress and the gateway: this process (.venv) only
 
     logging.getLogger("authorizer").propagate = True
     stack = LocalStack(ROOT / "template.yaml").start()

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["--"]:
         args = args[1:]
     if not args:
-        print("usage: python -m tools.invoke -- sam local invoke ...", file=sys.stderr)
+        print("usage: python -m devkit.deploy.invoke -- sam local invoke ...", file=sys.stderr)
         return 2
     try:
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -12,7 +12,6 @@ issuer does not publish, same ``kid``), ``bad_signature`` (signature bytes flipp
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -25,8 +24,9 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from devloop import DEFAULT_AUDIENCE
-from devloop.httpserver import IDLE_TIMEOUT, WsgiServer, respond
+from devkit import DEFAULT_AUDIENCE
+from devkit.local.server import IDLE_TIMEOUT, WsgiServer, respond
+from devkit.tokens import flip_signature
 
 VARIANTS = ("valid", "expired", "wrong_audience", "foreign_key", "bad_signature", "not_yet_valid", "unknown_kid")
 
@@ -39,13 +39,6 @@ def public_jwk(key: rsa.RSAPrivateKey, kid: str, alg: str = "RS256") -> dict[str
     jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
     jwk.update(kid=kid, use="sig", alg=alg)
     return jwk
-
-
-def flip_signature(token: str) -> str:
-    head, body, sig = token.split(".")
-    raw = bytearray(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)))
-    raw[len(raw) // 2] ^= 0x01
-    return f"{head}.{body}." + base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
 
 
 class DevIssuer:

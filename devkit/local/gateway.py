@@ -38,14 +38,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from devloop.lambdas import FunctionError, Functions
-from devloop.template import FAKE_ACCOUNT, FAKE_REGION, Api, Authorizer, Cors, Route
+from devkit.local.functions import FunctionError, Functions
+from devkit.template import FAKE_ACCOUNT, FAKE_REGION, Api, Authorizer, Cors, Route
 from jwt_authorizer.adapters import bearer_token
 from jwt_authorizer.keys import KeySource
 from jwt_authorizer.policy import scopes_satisfied, token_scopes
 from jwt_authorizer.verifier import JwtVerifier, TokenRejected
 
-LOGGER = logging.getLogger("devloop.gateway")
+LOGGER = logging.getLogger("devkit.local.gateway")
 API_ID = "localapi01"
 DOMAIN = f"{API_ID}.execute-api.{FAKE_REGION}.amazonaws.com"
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "+json", "+xml")
@@ -371,7 +371,7 @@ class Gateway:
     def _map_response(result: Any) -> Response:
         if not (isinstance(result, dict) and "statusCode" in result):
             # 2.0's shortcut: any other JSON answer is a 200 application/json body, the answer as
-            # the runtime wrote it (non-ASCII as UTF-8, not \u escapes; see devloop.lambdas).
+            # the runtime wrote it (non-ASCII as UTF-8, not \u escapes; see devkit.local.functions).
             as_sent = json.dumps(result, ensure_ascii=False).encode()
             return Response(200, [("content-type", "application/json")], as_sent)
         status = result["statusCode"]

@@ -1,7 +1,7 @@
 """What ``sam deploy --guided`` saved in samconfig.toml: the stack, its region, its parameters.
 
 ``make delete``, ``make smoke`` and ``make deploy`` act on the stack a user deployed, so they
-read it from here rather than assuming defaults. ``python -m tools.samconfig KEY`` prints one
+read it from here rather than assuming defaults. ``python -m devkit.deploy.samconfig KEY`` prints one
 value (empty when unset) for the Makefile.
 """
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from devloop.template import FAKE_ACCOUNT, FAKE_REGION, Function
+from devkit.template import FAKE_ACCOUNT, FAKE_REGION, Function
 
 MAX_WORKERS_PER_FUNCTION = 4
 # Lambda's INIT phase (interpreter start and the handler's import) has a limit of its own,

@@ -1,4 +1,4 @@
-"""``python -m devloop serve``: the dev issuer and the local gateway, in the foreground."""
+"""``python -m devkit.local serve``: the dev issuer and the local gateway, in the foreground."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Any
 from wsgiref.util import is_hop_by_hop
 
-from devloop import DEFAULT_AUDIENCE
-from devloop.gateway import Gateway, Request, Response
-from devloop.httpserver import IDLE_TIMEOUT, WsgiServer, respond
-from devloop.issuer import DevIssuer, IssuerServer
-from devloop.lambdas import Functions
-from devloop.parameters import check_deployable, parse_overrides
-from devloop.template import load_api
+from devkit import DEFAULT_AUDIENCE
+from devkit.local.functions import Functions
+from devkit.local.gateway import Gateway, Request, Response
+from devkit.local.issuer import DevIssuer, IssuerServer
+from devkit.local.server import IDLE_TIMEOUT, WsgiServer, respond
+from devkit.parameters import check_deployable, parse_overrides
+from devkit.template import load_api
 from jwt_authorizer.settings import parse_required_claims
 
-LOGGER = logging.getLogger("devloop")
+LOGGER = logging.getLogger("devkit.local")
 
 
 def request_from_environ(environ: dict[str, Any]) -> Request:
@@ -211,7 +211,7 @@ def _second_issuer_lines(stack: LocalStack, claims: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from devloop.template import TemplateError
+    from devkit.template import TemplateError
 
     parameters = _user_parameters(args)
     try:

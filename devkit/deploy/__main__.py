@@ -11,7 +11,7 @@
   then ``sam deploy --guided`` with them as the defaults of its own prompts. Without a
   terminal it stops with one line saying how to deploy without prompts.
 
-The check (``tools.preflight``) runs before anything is built or uploaded, so a wrong issuer
+The check (``devkit.deploy.preflight``) runs before anything is built or uploaded, so a wrong issuer
 fails in a second, not after CloudFormation has created a stack that answers 401 to every
 token. ``SKIP_ISSUER_CHECK=1`` skips its network part (offline deploys).
 """
@@ -26,8 +26,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from devloop.parameters import ParameterError, format_override, parse_overrides
-from tools.samconfig import SamconfigError, deploy_settings
+from devkit.deploy import preflight
+from devkit.deploy.samconfig import SamconfigError, deploy_settings
+from devkit.parameters import ParameterError, format_override, parse_overrides
 
 PROMPTS = (
     ("Issuer", "Issuer, exactly as your tokens' iss claim (Auth0: https://TENANT.auth0.com/ with the slash): "),
@@ -112,16 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ask = input if sys.stdin.isatty() else None
         parameters, deploy_args = plan(args, ask)
-        check = [sys.executable, "-m", "tools.preflight"]
-        check += ["--issuer", parameters.get("Issuer", ""), "--audience", parameters.get("Audience", "")]
-        for name, value in parameters.items():
-            if name not in ("Issuer", "Audience"):
-                check += ["--parameter", f"{name}={value}"]
-        run(check, env)
-        run([sys.executable, "-m", "tools.build"], env)
+        others = {name: value for name, value in parameters.items() if name not in ("Issuer", "Audience")}
+        # In this process, with the very values sam deploy will get: nothing is written and re-read.
+        issuer, audience = parameters.get("Issuer", ""), parameters.get("Audience", "")
+        for line in preflight.run_checks(Path("template.yaml"), issuer, audience, others):
+            print(line, flush=True)
+        run([sys.executable, "-m", "devkit.deploy.build"], env)
         run([*sam, "deploy", *deploy_args], env)
     except DeployError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (preflight.PreflightError, ParameterError) as exc:
+        print(f"preflight: error: {exc}", file=sys.stderr)
         return 1
     except (EOFError, KeyboardInterrupt):
         print("\nerror: deploy cancelled", file=sys.stderr)

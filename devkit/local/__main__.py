@@ -1,4 +1,4 @@
-"""Command line for the local loop: ``python -m devloop {token,auth0-token,serve} ...``."""
+"""Command line for the local loop: ``python -m devkit.local {token,auth0-token,serve} ...``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import re
 import sys
 
-from devloop import DEFAULT_AUDIENCE
-from devloop.client import AUTH0_SETTINGS, TokenError, auth0_token, missing_auth0_settings, request_token, token_url
+from devkit import DEFAULT_AUDIENCE
+from devkit.tokens import AUTH0_SETTINGS, TokenError, auth0_token, missing_auth0_settings, request_token, token_url
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -49,13 +49,13 @@ def _serve(args: argparse.Namespace) -> int:
     args.api_port = port_number(args.api_port, "API_PORT")
     args.issuer_port = port_number(args.issuer_port, "ISSUER_PORT")
     # Imported here: the gateway loads the SAM translator, which `token` has no use for.
-    from devloop.serve import run
+    from devkit.local.serve import run
 
     return run(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="devloop", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devkit.local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     token = commands.add_parser("token", help="print an access token from a client-credentials endpoint")

@@ -19,13 +19,9 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from devloop.client import TokenError, auth0_token, missing_auth0_settings
-from devloop.issuer import flip_signature
+from devkit.tokens import TokenError, auth0_token, flip_signature, missing_auth0_settings
 
 
 class SmokeError(Exception):

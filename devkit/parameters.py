@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from devloop.template import yaml_error_message
+from devkit.template import yaml_error_message
 from jwt_authorizer.settings import parse_required_claims
 
 # CloudFormation's Number is "an integer or float"; Python's float() would also take
@@ -39,7 +39,7 @@ _KNOWN_TYPES = ("String", "Number", *_LIST_TYPES)
 class ParameterError(ValueError):
     """A parameter value the template refuses; the message says which and why, in one line.
 
-    A ``ValueError``, so ``python -m devloop`` prints it as its one ``error:`` line.
+    A ``ValueError``, so ``python -m devkit.local`` prints it as its one ``error:`` line.
     """
 
 

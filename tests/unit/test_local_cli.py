@@ -1,4 +1,4 @@
-"""``python -m devloop``: bad settings are one line naming the make variable, before any socket is used."""
+"""``python -m devkit.local``: bad settings are one line naming the make variable, before any socket is used."""
 
 from __future__ import annotations
 
@@ -11,27 +11,27 @@ from collections.abc import Iterator
 
 import pytest
 
-from devloop.__main__ import main
-from tests.support import AUTHORIZER_DIR, ROOT, free_port
+from devkit.local.__main__ import main
+from tests.support import ROOT, free_port
 
 AUTH0 = ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE")
 
 
-def devloop(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def local_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("AUTH0_")}
     return subprocess.run(
-        [sys.executable, "-m", "devloop", *args],
+        [sys.executable, "-m", "devkit.local", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=60,
-        env={**base, "PYTHONPATH": str(AUTHORIZER_DIR), **env},
+        env={**base, **env},
     )
 
 
 def test_make_local_with_an_out_of_range_port_is_one_line():
     # What `make local API_PORT=99999` runs.
-    result = devloop("serve", "--api-port", "99999", "--issuer-port", "3001")
+    result = local_cli("serve", "--api-port", "99999", "--issuer-port", "3001")
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr.splitlines() == ["error: API_PORT must be a port number from 0 to 65535 (got 99999)"]
 
@@ -105,7 +105,7 @@ def test_auth0_token_names_every_missing_setting_and_connects_to_nothing(
 
 
 def test_auth0_token_without_any_setting_names_all_four(capsys: pytest.CaptureFixture[str]):
-    result = devloop("auth0-token")
+    result = local_cli("auth0-token")
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr.splitlines() == [
         "error: set AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_AUDIENCE "

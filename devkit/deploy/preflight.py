@@ -4,7 +4,7 @@ A wrong issuer otherwise shows up only after a deploy, as every token answered 4
 second this checks what API Gateway's JWT authorizer will rely on:
 
 - ISSUER and AUDIENCE are given, and they and every ``--parameter`` pass the template's own
-  rules (``devloop.parameters``), before anything is fetched;
+  rules (``devkit.parameters``), before anything is fetched;
 - the issuer's ``/.well-known/openid-configuration`` names exactly ISSUER as its ``issuer``
   (byte for byte: Auth0's trailing slash is part of it);
 - its ``jwks_uri`` answers with at least one RSA signing key (the built-in JWT authorizer
@@ -14,7 +14,7 @@ Fetching goes through the authorizer's own ``jwks`` module, so preflight and the
 Lambda authorizer agree on what counts as a usable key. ``SKIP_ISSUER_CHECK=1`` checks the
 parameters only (offline, or an issuer not reachable from here).
 
-Usage: ``PYTHONPATH=src/authorizer python -m tools.preflight --issuer ISSUER --audience AUDIENCES
+Usage: ``python -m devkit.deploy.preflight --issuer ISSUER --audience AUDIENCES
 [--parameter Name=Value ...] [--template template.yaml]``. Prints one OK line and exits 0;
 otherwise one line on stderr, exit 1 (2 for bad usage).
 """
@@ -29,12 +29,12 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from devloop.parameters import ParameterError, check_deployable, parse_pairs
+from devkit.parameters import ParameterError, check_deployable, parse_pairs
 from jwt_authorizer import keys as jwks
 
 # One budget for discovery and keys together: generous next to the authorizer's 2 s, since a
@@ -57,8 +57,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"preflight: error: {message} (see --help)\n")
 
 
-def check_parameters(template: Path, issuer: str, audience: str, pairs: list[str]) -> dict[str, str]:
-    """ISSUER, AUDIENCE and the ``--parameter`` pairs, checked against the template's Parameters."""
+def check_parameters(template: Path, issuer: str, audience: str, parameters: dict[str, str]) -> dict[str, str]:
+    """ISSUER, AUDIENCE and the other parameters, checked against the template's Parameters."""
     if not issuer.strip():
         raise PreflightError(
             'ISSUER is empty: give the issuer URL exactly as in your tokens\' "iss" claim '
@@ -69,7 +69,7 @@ def check_parameters(template: Path, issuer: str, audience: str, pairs: list[str
             'AUDIENCE is empty: give the audiences your tokens\' "aud" may hold, comma-separated '
             "(Auth0: the API Identifier)"
         )
-    values = parse_pairs(pairs)
+    values = dict(parameters)
     for name, value, variable in (("Issuer", issuer, "ISSUER"), ("Audience", audience, "AUDIENCE")):
         if values.get(name, value) != value:
             raise PreflightError(f"--parameter {name}={values[name]} contradicts {variable} {value!r}: give it once")
@@ -181,9 +181,25 @@ def _skip_requested() -> bool:
     return os.environ.get(SKIP_VARIABLE, "").strip().lower() in ("1", "true", "yes")
 
 
+def run_checks(template: Path, issuer: str, audience: str, parameters: dict[str, str]) -> Iterator[str]:
+    """Each check's OK line, in order; ``PreflightError``/``ParameterError`` at the first that fails.
+
+    ``make deploy`` calls this in-process with the parameters it will deploy with.
+    """
+    values = check_parameters(template, issuer, audience, parameters)
+    # The Lambda authorizer's AdditionalIssuers are issuers too: each one's tokens need its keys.
+    others = values.get("AdditionalIssuers", "").split(",")
+    issuers = [issuer, *(other.strip() for other in others if other.strip())]
+    for one in issuers:
+        if _skip_requested():
+            yield f"parameters valid; issuer {one} not checked ({SKIP_VARIABLE}=1)"
+        else:
+            yield check_issuer(one)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(
-        prog="python -m tools.preflight",
+        prog="python -m devkit.deploy.preflight",
         description="Check ISSUER and the template parameters before sam build/deploy.",
     )
     parser.add_argument("--issuer", required=True, help="issuer URL exactly as in the tokens' iss claim")
@@ -192,15 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--template", default="template.yaml")
     args = parser.parse_args(argv)
     try:
-        values = check_parameters(Path(args.template), args.issuer, args.audience, args.parameter)
-        # The Lambda authorizer's AdditionalIssuers are issuers too: each one's tokens need its keys.
-        others = values.get("AdditionalIssuers", "").split(",")
-        issuers = [args.issuer, *(issuer.strip() for issuer in others if issuer.strip())]
-        for issuer in issuers:
-            if _skip_requested():
-                print(f"parameters valid; issuer {issuer} not checked ({SKIP_VARIABLE}=1)")
-            else:
-                print(check_issuer(issuer))
+        for line in run_checks(Path(args.template), args.issuer, args.audience, parse_pairs(args.parameter)):
+            print(line, flush=True)
     except (PreflightError, ParameterError) as exc:
         print(f"preflight: error: {exc}", file=sys.stderr)
         return 1
