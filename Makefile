@@ -25,6 +25,8 @@ export ISSUER AUDIENCE PARAMS
 
 # The local loop: dev issuer and local API ports, and what `make token` mints.
 API_PORT     ?= 3000
+# What the dev issuer signs with (make local ALG=ES256); make token follows the running issuer.
+ALG          ?= RS256
 ISSUER_PORT  ?= 3001
 SCOPES       ?= read:test
 # ISSUERS=2: a second dev issuer for the Lambda authorizer's several-issuer mode; ISSUER_INDEX=2
@@ -142,10 +144,10 @@ auth0-token: install ## Print an Auth0 access token (client credentials; AUTH0_*
 
 # ---------------------------------------------------------------- local loop, no Docker
 .PHONY: local
-local: install ## Local API + dev issuer, no AWS/Auth0/Docker (PARAMS="RequiredScope=... ScopeClaims=..." ISSUERS=2)
+local: install ## Local API + dev issuer, no AWS/Auth0/Docker (PARAMS="RequiredScope=..." ISSUERS=2 ALG=ES256)
 	@$(PY) -m devkit.local serve --api-port $(API_PORT) --issuer-port $(ISSUER_PORT) \
 	  --audience "$(TOKEN_AUDIENCE)" $(foreach a,$(DOCKER_BRIDGE_IP),--issuer-also-on $(a)) \
-	  --issuers "$(ISSUERS)" --parameters "$$PARAMS"
+	  --issuers "$(ISSUERS)" --algorithm "$(ALG)" --parameters "$$PARAMS"
 
 .PHONY: token
 token: install ## Print a fresh dev token (needs make local; SCOPES= AUDIENCE= VARIANT= PERMISSIONS= ORG_ID= GTY= ISSUER_INDEX=)

@@ -9,6 +9,7 @@ import sys
 
 from devkit import DEFAULT_AUDIENCE
 from devkit.tokens import AUTH0_SETTINGS, TokenError, auth0_token, missing_auth0_settings, request_token, token_url
+from jwt_authorizer.algorithms import ALGORITHMS, PUBLIC_KEY_ALGORITHMS
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -45,9 +46,18 @@ def port_number(value: str, variable: str) -> int:
     raise ValueError(f"{variable} must be a port number from 0 to 65535 (got {shown})")
 
 
+def algorithm_name(value: str) -> str:
+    """``ALG``: a public-key algorithm of the authorizer's table, named by the make variable."""
+    if value not in PUBLIC_KEY_ALGORITHMS:
+        listed = ", ".join(name for name in ALGORITHMS if name in PUBLIC_KEY_ALGORITHMS)
+        raise ValueError(f"ALG must be one of {listed} (got {value!r})")
+    return value
+
+
 def _serve(args: argparse.Namespace) -> int:
     args.api_port = port_number(args.api_port, "API_PORT")
     args.issuer_port = port_number(args.issuer_port, "ISSUER_PORT")
+    args.algorithm = algorithm_name(args.algorithm)
     # Imported here: the gateway loads the SAM translator, which `token` has no use for.
     from devkit.local.serve import run
 
@@ -88,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--issuers", type=int, choices=(1, 2), default=1, help="2: a second dev issuer (AdditionalIssuers) at /tenant2/"
     )
+    serve.add_argument("--algorithm", default="RS256", help="what the dev issuer signs with (make local ALG=...)")
     serve.add_argument("--verbose", action="store_true", help="log every request")
     serve.set_defaults(run=_serve)
 

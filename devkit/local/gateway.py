@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl, unquote
 from devkit.local.functions import FunctionError, Functions
 from devkit.template import FAKE_ACCOUNT, FAKE_REGION, Api, Authorizer, Cors, Route
 from jwt_authorizer.adapters import bearer_token
+from jwt_authorizer.algorithms import BUILT_IN_ALGORITHMS
 from jwt_authorizer.keys import KeySource
 from jwt_authorizer.policy import scopes_satisfied, token_scopes
 from jwt_authorizer.verifier import JwtVerifier, TokenRejected
@@ -198,10 +199,13 @@ class Gateway:
         self.functions = functions
         self._cache = _AuthorizerCache(clock)
         self._jwt = {
+            # RS256 alone: what AWS shows its built-in authorizer accepting ("RSA-based
+            # algorithms"; the others are not named), so a local 200 promises no more than that.
             name: JwtVerifier(
                 issuer=a.issuer,
                 audiences=a.audiences,
-                keys=KeySource(issuer=a.issuer),
+                keys=KeySource(issuer=a.issuer, algorithms=BUILT_IN_ALGORITHMS),
+                algorithms=BUILT_IN_ALGORITHMS,
             )
             for name, a in api.authorizers.items()
             if a.kind == "jwt"

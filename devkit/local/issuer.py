@@ -1,6 +1,7 @@
 """A development OIDC issuer: discovery, JWKS and an Auth0-shaped token endpoint on loopback.
 
-The RSA key is generated when the issuer starts and lives only in its memory. Tokens look
+Its keys are generated when the issuer starts and live only in its memory; it signs RS256
+unless told another public-key algorithm of the authorizer's table (``make local ALG=ES256``). Tokens look
 like Auth0 client-credentials access tokens (``iss`` with a trailing slash, ``aud`` list,
 ``azp``, ``scope``, ``gty``, ``kid``; ``permissions`` and ``org_id`` on request). More issuers
 can share the server under their own paths (``add_tenant``), each with its own keys, to try
@@ -21,12 +22,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from devkit import DEFAULT_AUDIENCE
 from devkit.local.server import IDLE_TIMEOUT, WsgiServer, respond
 from devkit.tokens import flip_signature
+from jwt_authorizer.algorithms import ALGORITHMS, PUBLIC_KEY_ALGORITHMS
 
 VARIANTS = ("valid", "expired", "wrong_audience", "foreign_key", "bad_signature", "not_yet_valid", "unknown_kid")
 
@@ -35,8 +36,25 @@ def new_rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def public_jwk(key: rsa.RSAPrivateKey, kid: str, alg: str = "RS256") -> dict[str, Any]:
-    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+# JWK crv -> the curve cryptography makes keys on.
+_EC_CURVES: dict[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
+
+
+def new_key(algorithm: str) -> Any:
+    """A new private key of the type (and curve) ``algorithm`` needs, by the authorizer's table."""
+    entry = ALGORITHMS[algorithm]
+    if entry.kty == "RSA":
+        return new_rsa_key()
+    if entry.kty == "EC":
+        return ec.generate_private_key(_EC_CURVES[str(entry.curve)])
+    if entry.kty == "OKP":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(f"the dev issuer signs with public keys only, not {algorithm}")
+
+
+def public_jwk(key: Any, kid: str, alg: str = "RS256") -> dict[str, Any]:
+    """The public JWK of ``key`` (RSA, EC or Ed25519), as an issuer publishes it for ``alg``."""
+    jwk = json.loads(jwt.get_algorithm_by_name(alg).to_jwk(key.public_key()))
     jwk.update(kid=kid, use="sig", alg=alg)
     return jwk
 
@@ -45,22 +63,35 @@ class DevIssuer:
     """Keys and token minting; ``serve()`` exposes them over HTTP."""
 
     def __init__(
-        self, issuer: str | None = None, default_audience: str = DEFAULT_AUDIENCE, *, parent: DevIssuer | None = None
+        self,
+        issuer: str | None = None,
+        default_audience: str = DEFAULT_AUDIENCE,
+        *,
+        parent: DevIssuer | None = None,
+        algorithm: str = "RS256",
     ) -> None:
-        """``issuer`` defaults to the address ``serve()`` binds, as ``http://HOST:PORT/``."""
+        """``issuer`` defaults to the address ``serve()`` binds, as ``http://HOST:PORT/``.
+
+        ``algorithm``: what it signs with (``make local ALG=ES256``); any public-key algorithm
+        of the authorizer's table. Its key set is then mixed, as real ones are: the signing key
+        beside an RSA key it never signs with.
+        """
         if issuer is not None and not issuer.endswith("/"):
             raise ValueError("issuer must end with '/', as Auth0's does")
+        if algorithm not in PUBLIC_KEY_ALGORITHMS:
+            raise ValueError(f"the dev issuer signs with one of {', '.join(sorted(PUBLIC_KEY_ALGORITHMS))}")
         self._issuer = issuer
         self._parent = parent
         self.default_audience = default_audience
+        self.algorithm = algorithm
         # More issuers on the same server, each under its own path ("tenant2/"), with its own keys.
         self.tenants: dict[str, DevIssuer] = {}
         self.kid = "dev-" + uuid.uuid4().hex[:12]
-        self.key = new_rsa_key()
+        self.key = new_key(algorithm)
         # Published but never used to sign, like the next key Auth0 lists ahead of a rotation.
         self.standby_kid = "dev-" + uuid.uuid4().hex[:12]
         self.standby_key = new_rsa_key()
-        self.foreign_key = new_rsa_key()
+        self.foreign_key = new_key(algorithm)
 
     def add_tenant(self, path: str = "tenant2/", *, same_kid: bool = False) -> DevIssuer:
         """A second issuer at ``<this issuer>path`` (as a second Auth0 tenant would be), keys its own.
@@ -69,7 +100,7 @@ class DevIssuer:
         """
         if not path.endswith("/") or path.startswith("/"):
             raise ValueError("a tenant path looks like 'tenant2/'")
-        tenant = DevIssuer(default_audience=self.default_audience, parent=self)
+        tenant = DevIssuer(default_audience=self.default_audience, parent=self, algorithm=self.algorithm)
         tenant._issuer = path
         if same_kid:
             tenant.kid = self.kid
@@ -89,14 +120,16 @@ class DevIssuer:
         return self.issuer + ".well-known/jwks.json"
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [public_jwk(self.key, self.kid), public_jwk(self.standby_key, self.standby_kid)]}
+        return {
+            "keys": [public_jwk(self.key, self.kid, self.algorithm), public_jwk(self.standby_key, self.standby_kid)]
+        }
 
     def discovery(self) -> dict[str, Any]:
         return {
             "issuer": self.issuer,
             "jwks_uri": self.jwks_uri,
             "token_endpoint": self.issuer + "oauth/token",
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": [self.algorithm],
             "grant_types_supported": ["client_credentials"],
         }
 
@@ -133,7 +166,7 @@ class DevIssuer:
         claims.update(extra_claims or {})
         key = self.foreign_key if variant == "foreign_key" else self.key
         kid = "unknown-" + self.kid if variant == "unknown_kid" else self.kid
-        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": "JWT"})
+        token = jwt.encode(claims, key, algorithm=self.algorithm, headers={"kid": kid, "typ": "JWT"})
         return flip_signature(token) if variant == "bad_signature" else token
 
     def serve(self, host: str = "127.0.0.1", port: int = 0, *, idle_timeout: int = IDLE_TIMEOUT) -> IssuerServer:

@@ -20,6 +20,7 @@ from devkit.local.issuer import DevIssuer, IssuerServer
 from devkit.local.server import IDLE_TIMEOUT, WsgiServer, respond
 from devkit.parameters import check_deployable, parse_overrides
 from devkit.template import load_api
+from jwt_authorizer.algorithms import BUILT_IN_ALGORITHMS
 from jwt_authorizer.settings import parse_required_claims
 
 LOGGER = logging.getLogger("devkit.local")
@@ -98,13 +99,16 @@ class LocalStack:
         clock: Callable[[], float] = time.monotonic,
         idle_timeout: int = IDLE_TIMEOUT,
         issuers: int = 1,
+        algorithm: str = "RS256",
     ) -> None:
         """``idle_timeout``: seconds a keep-alive connection may sit idle before the server closes it.
 
         ``issuers=2`` adds a second dev issuer (its own keys, at ``/tenant2/``) and makes it the
         Lambda authorizer's ``AdditionalIssuers``; the JWT authorizer keeps the first alone.
+        ``algorithm``: what the dev issuers sign with; it is the Lambda authorizer's
+        ``AllowedAlgorithms`` too, unless the parameters say otherwise.
         """
-        self.dev_issuer = DevIssuer(default_audience=audience)
+        self.dev_issuer = DevIssuer(default_audience=audience, algorithm=algorithm)
         self.second_issuer = self.dev_issuer.add_tenant() if issuers == 2 else None
         try:
             self.issuer_servers: list[IssuerServer] = [
@@ -121,7 +125,7 @@ class LocalStack:
                 self.close()
                 raise _listen_error(exc, extra, port, "ISSUER_PORT") from exc
         try:
-            own = {"Issuer": self.dev_issuer.issuer, "Audience": audience}
+            own = {"Issuer": self.dev_issuer.issuer, "Audience": audience, "AllowedAlgorithms": algorithm}
             if self.second_issuer is not None:
                 own["AdditionalIssuers"] = self.second_issuer.issuer
             api = load_api(template, {**own, **(parameters or {})})
@@ -180,11 +184,14 @@ def banner(stack: LocalStack, template: str, parameters: dict[str, str]) -> str:
         )
     token = stack.dev_issuer.mint(scopes=["read:test"], extra_claims=claims)
     bad = stack.dev_issuer.mint(variant="bad_signature", extra_claims=claims)
+    algorithm = stack.dev_issuer.algorithm
+    # The emulation accepts what AWS shows the built-in authorizer accepting (docs/authorizers.md).
+    built_in = "200 built-in JWT authorizer" if algorithm in BUILT_IN_ALGORITHMS else f"401 built-in: not {algorithm}"
     return (
-        head + f"dev issuer {stack.dev_issuer.issuer}  (key made at start, kept in memory only)\n\n"
+        head + f"dev issuer {stack.dev_issuer.issuer}  (signs {algorithm}; keys made at start, in memory only)\n\n"
         f'TOKEN="{token}"\n'
         f'BAD="{bad}"\n\n'
-        f'curl -i -H "Authorization: Bearer $TOKEN" {api}/test         # 200 built-in JWT authorizer\n'
+        f'curl -i -H "Authorization: Bearer $TOKEN" {api}/test         # {built_in}\n'
         f'curl -i -H "Authorization: Bearer $TOKEN" {api}/lambda/test  # 200 Lambda authorizer\n'
         f"curl -i {api}/test                                            # 401 no token\n"
         f'curl -i -H "Authorization: Bearer $BAD" {api}/test           # 401 broken signature\n'
@@ -224,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
             parameters=parameters,
             verbose=args.verbose,
             issuers=args.issuers,
+            algorithm=args.algorithm,
         )
     except TemplateError as exc:
         raise ValueError(str(exc)) from exc

@@ -43,6 +43,16 @@ def test_make_local_with_an_out_of_range_port_is_one_line():
         (["--api-port", "abc"], "error: API_PORT must be a port number from 0 to 65535 (got abc)"),
         (["--api-port", ""], "error: API_PORT must be a port number from 0 to 65535 (got '')"),
         (["--issuer-port", "65536"], "error: ISSUER_PORT must be a port number from 0 to 65535 (got 65536)"),
+        (
+            ["--algorithm", "HS256"],
+            "error: ALG must be one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA "
+            "(got 'HS256')",
+        ),
+        (
+            ["--algorithm", "es256"],
+            "error: ALG must be one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA "
+            "(got 'es256')",
+        ),
         (["--issuer-port", "3001.5"], "error: ISSUER_PORT must be a port number from 0 to 65535 (got 3001.5)"),
     ],
 )
