@@ -51,7 +51,6 @@ class Route:
     method: str  # upper case, or ANY
     path: str
     function: str
-    payload_version: str
     authorizer: str | None
     scopes: tuple[str, ...] = ()
 
@@ -358,12 +357,18 @@ def _routes(body: dict[str, Any], functions: dict[str, Function], authorizers: d
                 if authorizer not in authorizers:
                     raise TemplateError(f"{method.upper()} {path}: authorizer {authorizer} is not defined")
             name = "ANY" if method.lower() == "x-amazon-apigateway-any-method" else method.upper()
+            version = str(integration.get("payloadFormatVersion", "2.0"))
+            if version != "2.0":
+                # The gateway builds payload 2.0 events only; a 1.0 route would get the wrong shape.
+                raise TemplateError(
+                    f"{name} {path}: payloadFormatVersion {version} is not emulated by make local (2.0 only); "
+                    "use 2.0, or sam local start-api for this route"
+                )
             routes.append(
                 Route(
                     method=name,
                     path=path,
                     function=function,
-                    payload_version=str(integration.get("payloadFormatVersion", "2.0")),
                     authorizer=authorizer,
                     scopes=tuple(scopes or ()),
                 )
