@@ -7,8 +7,10 @@ second this checks what API Gateway's JWT authorizer will rely on:
   rules (``devkit.parameters``), before anything is fetched;
 - the issuer's ``/.well-known/openid-configuration`` names exactly ISSUER as its ``issuer``
   (byte for byte: Auth0's trailing slash is part of it);
-- its ``jwks_uri`` answers with at least one RSA signing key (the built-in JWT authorizer
-  verifies RSA signatures only).
+- its ``jwks_uri`` answers with at least one signing key that fits ``AllowedAlgorithms`` (what
+  the Lambda authorizer will accept; RS256 by default); when none does, the error names the
+  algorithms the issuer's keys are for and the parameter to set. An issuer with no RSA key
+  passes with a note: ``/test``'s built-in JWT authorizer verifies RSA only.
 
 Fetching goes through the authorizer's own ``jwks`` module, so preflight and the deployed
 Lambda authorizer agree on what counts as a usable key. ``SKIP_ISSUER_CHECK=1`` checks the
@@ -36,15 +38,20 @@ from urllib.parse import urlsplit
 
 from devkit.parameters import ParameterError, check_deployable, parse_pairs
 from jwt_authorizer import keys as jwks
+from jwt_authorizer.algorithms import (
+    ALGORITHMS,
+    BUILT_IN_ALGORITHMS,
+    DEFAULT_ALGORITHMS,
+    PUBLIC_KEY_ALGORITHMS,
+    VerificationKey,
+    fits,
+)
+from jwt_authorizer.settings import parse_algorithms
 
 # One budget for discovery and keys together: generous next to the authorizer's 2 s, since a
 # slow laptop link should not fail the check, yet short enough to beat a deploy by far.
 TIMEOUT = 10.0
 SKIP_VARIABLE = "SKIP_ISSUER_CHECK"
-RS256_HINT = (
-    "API Gateway's JWT authorizer verifies RSA signatures only: an Auth0 API must sign with RS256 "
-    "(Applications > APIs > your API > Settings: signing algorithm RS256, not HS256)"
-)
 
 
 class PreflightError(Exception):
@@ -77,8 +84,12 @@ def check_parameters(template: Path, issuer: str, audience: str, parameters: dic
     return check_deployable(template, values)
 
 
-def check_issuer(issuer: str) -> str:
-    """The OK line for an issuer whose discovery document and keys API Gateway can use."""
+def check_issuer(issuer: str, algorithms: frozenset[str] = DEFAULT_ALGORITHMS) -> str:
+    """The OK line for an issuer whose discovery document and keys the stack can use.
+
+    ``algorithms``: what the Lambda authorizer will accept (``AllowedAlgorithms``); at least one
+    published key must fit one of them.
+    """
     deadline = time.monotonic() + TIMEOUT
     url = jwks.discovery_url(issuer)
     document = _fetch(url, issuer, deadline, "the issuer's discovery document")
@@ -96,9 +107,52 @@ def check_issuer(issuer: str) -> str:
             "API Gateway's JWT authorizer finds the signing keys only through it"
         )
     key_set = _fetch(jwks_uri, issuer, deadline, "the issuer's signing keys")
-    count, skipped = _rsa_keys(key_set, jwks_uri)
-    note = f" (skipped {'; '.join(skipped)})" if skipped else ""
-    return f"issuer {issuer} checked: discovery matches, {count} RSA signing key{'s' if count != 1 else ''}{note}"
+    usable, skipped = _usable_keys(key_set, jwks_uri)
+    fitting = [key for key in usable.values() if _algorithms_of(key) & algorithms]
+    allowed = ",".join(name for name in ALGORITHMS if name in algorithms)
+    if not fitting:
+        raise PreflightError(_no_fit(issuer, jwks_uri, usable, allowed))
+    count = len(fitting)
+    line = f"issuer {issuer} checked: discovery matches, {count} signing key{'s' if count != 1 else ''} for {allowed}"
+    if skipped:
+        line += f" (skipped {'; '.join(skipped)})"
+    note = _built_in_note(set().union(*(_algorithms_of(key) for key in usable.values())))
+    return line + (f"; note: {note}" if note else "")
+
+
+def _built_in_note(algorithms: set[str]) -> str:
+    """What /test's built-in JWT authorizer will make of tokens of ``algorithms`` (empty: fine)."""
+    kinds = {ALGORITHMS[name].built_in for name in algorithms}
+    if "yes" in kinds:
+        return ""
+    if "undocumented" in kinds:
+        return (
+            "AWS documents /test's built-in JWT authorizer for RSA and shows RS256; whether it takes "
+            f"{', '.join(sorted(algorithms))} is not documented (make local refuses it): check /test once deployed"
+        )
+    return "/test's built-in JWT authorizer verifies RSA only, so only /lambda/test can accept this issuer's tokens"
+
+
+def _algorithms_of(key: VerificationKey) -> frozenset[str]:
+    """The algorithms a published key can verify: its JWK's alg, else every one that fits its type."""
+    if key.alg is not None:
+        return frozenset({key.alg})
+    return frozenset(name for name, algorithm in ALGORITHMS.items() if fits(algorithm, key) and algorithm.kty != "oct")
+
+
+def _no_fit(issuer: str, url: str, usable: Mapping[str, VerificationKey], allowed: str) -> str:
+    """Why no key fits AllowedAlgorithms, naming what the issuer does publish and what to set."""
+    seen = sorted(set().union(*(_algorithms_of(key) for key in usable.values())), key=list(ALGORITHMS).index)
+    message = (
+        f"no signing key at {url} fits AllowedAlgorithms {allowed}: it publishes keys for {', '.join(seen)}; "
+        f'deploy with the one your tokens use: PARAMS="AllowedAlgorithms={seen[0]}"'
+    )
+    note = _built_in_note(set(seen))
+    if note:
+        message += f" ({note})"
+    if (urlsplit(issuer).hostname or "").endswith(".auth0.com"):
+        message += "; Auth0 shows the API's algorithm under Applications > APIs > your API > Settings"
+    return message
 
 
 def _mismatch(issuer: str, said: str) -> str:
@@ -154,27 +208,23 @@ class _Skipped(logging.Handler):
         self.reasons.extend(str(reason) for reason in getattr(record, "skipped", []))
 
 
-def _rsa_keys(key_set: Any, url: str) -> tuple[int, list[str]]:
-    """How many keys the authorizer would use, and why it would skip the others."""
+def _usable_keys(key_set: Any, url: str) -> tuple[dict[str, VerificationKey], list[str]]:
+    """The keys the authorizer could use, of any type, and why it would skip the others."""
     collector = _Skipped()
     logger = jwks.LOGGER
     logger.addHandler(collector)
     propagate, logger.propagate = logger.propagate, False
     try:
-        keys = jwks.parse_jwks(key_set)
+        keys = jwks.parse_jwks(key_set, PUBLIC_KEY_ALGORITHMS)
     except jwks.JwksError as exc:
         if not isinstance(key_set, Mapping) or not isinstance(key_set.get("keys"), list):
             raise PreflightError(f"the issuer's signing keys at {url} are not a JWKS document (no keys list)") from exc
-        types = sorted({str(k.get("kty")) for k in key_set["keys"] if isinstance(k, Mapping)})
-        if "RSA" not in types:
-            found = f"it has {', '.join(types)} keys only" if types else "it is empty"
-            raise PreflightError(f"no RSA signing key at {url} ({found}): {RS256_HINT}") from exc
-        why = "; ".join(collector.reasons) or "none has a kid and a valid modulus and exponent"
-        raise PreflightError(f"no usable RSA signing key at {url}: {why}") from exc
+        why = "; ".join(collector.reasons) or "it has no key with a kid of a type the authorizer verifies"
+        raise PreflightError(f"no usable signing key at {url}: {why}") from exc
     finally:
         logger.removeHandler(collector)
         logger.propagate = propagate
-    return len(keys), collector.reasons
+    return keys, collector.reasons
 
 
 def _skip_requested() -> bool:
@@ -190,11 +240,17 @@ def run_checks(template: Path, issuer: str, audience: str, parameters: dict[str,
     # The Lambda authorizer's AdditionalIssuers are issuers too: each one's tokens need its keys.
     others = values.get("AdditionalIssuers", "").split(",")
     issuers = [issuer, *(other.strip() for other in others if other.strip())]
+    # With a shared secret the Lambda authorizer needs no published key: only /test's RS256 does.
+    secret = bool(values.get("SharedSecretParameter", "").strip())
+    try:
+        algorithms = BUILT_IN_ALGORITHMS if secret else parse_algorithms(values.get("AllowedAlgorithms", "RS256"))
+    except ValueError as exc:
+        raise PreflightError(f"parameter AllowedAlgorithms: {exc}") from None
     for one in issuers:
         if _skip_requested():
             yield f"parameters valid; issuer {one} not checked ({SKIP_VARIABLE}=1)"
         else:
-            yield check_issuer(one)
+            yield check_issuer(one, algorithms)
 
 
 def main(argv: list[str] | None = None) -> int:

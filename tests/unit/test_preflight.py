@@ -76,7 +76,7 @@ def failure(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
 def test_a_good_issuer_is_one_ok_line(ca: LocalCA, issuer: FaultyJwksServer):
     result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE)
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout == f"issuer {issuer.issuer} checked: discovery matches, 2 RSA signing keys\n"
+    assert result.stdout == f"issuer {issuer.issuer} checked: discovery matches, 2 signing keys for RS256\n"
     assert issuer.requests == [DISCOVERY, "/jwks.json"]
 
 
@@ -147,17 +147,60 @@ def test_a_discovery_document_without_jwks_uri_fails(ca: LocalCA, issuer: Faulty
     assert issuer.requests == [DISCOVERY]
 
 
-def test_keys_without_an_rsa_key_say_rs256(ca: LocalCA, issuer: FaultyJwksServer):
+def test_keys_for_no_allowed_algorithm_name_what_the_issuer_publishes_and_what_to_set(ca, issuer):
+    # An EC-only issuer (Supabase's default) with the default AllowedAlgorithms (RS256).
     issuer.jwks = {"keys": [_ec_jwk("ec-1")]}
     message = failure(preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE))
-    assert message.startswith(f"no RSA signing key at {issuer.jwks_uri} (it has EC keys only): ")
-    assert "must sign with RS256" in message
+    assert message == (
+        f"no signing key at {issuer.jwks_uri} fits AllowedAlgorithms RS256: it publishes keys for ES256; "
+        'deploy with the one your tokens use: PARAMS="AllowedAlgorithms=ES256" '
+        "(/test's built-in JWT authorizer verifies RSA only, so only /lambda/test can accept this issuer's tokens)"
+    )
 
 
-def test_rsa_keys_the_authorizer_would_skip_say_why(ca: LocalCA, issuer: FaultyJwksServer):
+def test_a_ps256_only_issuer_no_longer_passes_for_an_rs256_stack(ca, issuer):
+    # The key's JWK binds it to PS256: an RS256 stack would refuse every token this issuer signs.
+    issuer.jwks = {"keys": [public_jwk(new_rsa_key(), "ps", alg="PS256")]}
+    message = failure(preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE))
+    assert message == (
+        f"no signing key at {issuer.jwks_uri} fits AllowedAlgorithms RS256: it publishes keys for PS256; "
+        'deploy with the one your tokens use: PARAMS="AllowedAlgorithms=PS256" '
+        "(AWS documents /test's built-in JWT authorizer for RSA and shows RS256; whether it takes PS256 is not "
+        "documented (make local refuses it): check /test once deployed)"
+    )
+    result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE, "--parameter", "AllowedAlgorithms=PS256")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"issuer {issuer.issuer} checked: discovery matches, 1 signing key for PS256;")
+    assert "whether it takes PS256 is not documented" in result.stdout
+
+
+def test_an_ec_issuer_passes_when_allowed_and_the_line_says_test_will_refuse_it(ca, issuer):
+    issuer.jwks = {"keys": [_ec_jwk("ec-1"), _ec_jwk("ec-2")]}
+    args = ["--issuer", issuer.issuer, "--audience", AUDIENCE, "--parameter", "AllowedAlgorithms=ES256,RS256"]
+    result = preflight(ca, *args)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        f"issuer {issuer.issuer} checked: discovery matches, 2 signing keys for RS256,ES256; note: /test's "
+        "built-in JWT authorizer verifies RSA only, so only /lambda/test can accept this issuer's tokens\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("issuer", "auth0"), [("https://tenant.us.auth0.com/", True), ("https://kc.example/realms/r", False)]
+)
+def test_the_auth0_hint_is_given_for_auth0_issuers_only(issuer, auth0):
+    from devkit.deploy.preflight import _no_fit
+    from jwt_authorizer.algorithms import PUBLIC_KEY_ALGORITHMS
+    from jwt_authorizer.keys import parse_jwks
+
+    keys = parse_jwks({"keys": [_ec_jwk("ec-1")]}, PUBLIC_KEY_ALGORITHMS)
+    assert ("Auth0 shows the API's algorithm" in _no_fit(issuer, "https://x/jwks", keys, "RS256")) is auth0
+
+
+def test_keys_the_authorizer_would_skip_say_why(ca: LocalCA, issuer: FaultyJwksServer):
     issuer.jwks = {"keys": [{**public_jwk(new_rsa_key(), "enc-1"), "use": "enc"}]}
     message = failure(preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE))
-    assert message == f"no usable RSA signing key at {issuer.jwks_uri}: enc-1: use 'enc' is not sig"
+    assert message == f"no usable signing key at {issuer.jwks_uri}: enc-1: use 'enc' is not sig"
 
 
 def test_the_ok_line_mentions_keys_the_authorizer_would_skip(ca: LocalCA, issuer: FaultyJwksServer):
@@ -165,7 +208,8 @@ def test_the_ok_line_mentions_keys_the_authorizer_would_skip(ca: LocalCA, issuer
     result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == (
-        f"issuer {issuer.issuer} checked: discovery matches, 1 RSA signing key (skipped enc-1: use 'enc' is not sig)\n"
+        f"issuer {issuer.issuer} checked: discovery matches, 1 signing key for RS256 "
+        "(skipped enc-1: use 'enc' is not sig)\n"
     )
 
 
@@ -214,7 +258,10 @@ def test_additional_issuers_are_checked_too(ca: LocalCA, issuer: FaultyJwksServe
             ca, "--issuer", issuer.issuer, "--audience", AUDIENCE, "--parameter", f"AdditionalIssuers={second.issuer}"
         )
         assert good.returncode == 0, good.stderr
-        assert good.stdout.splitlines()[1] == f"issuer {second.issuer} checked: discovery matches, 2 RSA signing keys"
+        assert (
+            good.stdout.splitlines()[1]
+            == f"issuer {second.issuer} checked: discovery matches, 2 signing keys for RS256"
+        )
         typo = preflight(
             ca, "--issuer", issuer.issuer, "--audience", AUDIENCE, "--parameter", f"AdditionalIssuers={second.base_url}"
         )
