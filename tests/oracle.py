@@ -27,6 +27,9 @@ from jwt.exceptions import PyJWTError
 from jwt.types import Options
 
 RSA = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+# Written here from RFC 7518 3.4 and RFC 8037, not taken from the authorizer: alg -> (kty, crv).
+CURVE_OF = {"ES256": ("EC", "P-256"), "ES384": ("EC", "P-384"), "ES512": ("EC", "P-521"), "EdDSA": ("OKP", "Ed25519")}
+COORDINATE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66, "Ed25519": 32}
 MAX_DATE = 253402300799  # 9999-12-31T23:59:59Z
 MAX_TOKEN = 8192
 MAX_DEPTH = 32  # objects and arrays inside each other, the outermost object included
@@ -69,23 +72,57 @@ def trusted_keys(jwks: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
     keys: dict[str, jwt.PyJWK] = {}
     for entry in entries:
         kid = entry.get("kid")
-        if entry.get("kty") != "RSA" or not isinstance(kid, str) or not kid or listed[kid] > 1:
+        if entry.get("kty") not in ("RSA", "EC", "OKP") or not isinstance(kid, str) or not kid or listed[kid] > 1:
             continue
         if entry.get("use", "sig") != "sig":
             continue
         ops = entry.get("key_ops")
         if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
             continue
-        if entry.get("alg") is not None and entry.get("alg") not in RSA:
+        if not _alg_fits_key(entry.get("alg"), entry) or not _coordinates_full_size(entry):
             continue
-        public = {name: entry[name] for name in ("kty", "n", "e", "alg") if name in entry}
+        public = {name: entry[name] for name in ("kty", "n", "e", "crv", "x", "y") if name in entry}
         try:
-            key = jwt.PyJWK(public)
-        except PyJWTError:
+            key = jwt.PyJWK(public, algorithm=_pyjwt_algorithm(entry))
+        except (PyJWTError, ValueError, TypeError):
             continue
-        if key.key.key_size >= 2048:
-            keys[kid] = key
+        if entry["kty"] == "RSA" and (key.key.key_size < 2048 or key.key.public_numbers().n % 2 == 0):
+            continue
+        keys[kid] = key
     return keys
+
+
+def _alg_fits_key(alg: object, entry: Mapping[str, Any]) -> bool:
+    """A JWK's alg, when it has one, must be a signature algorithm for its own kty (and curve)."""
+    if alg is None:
+        return True
+    if alg in RSA:
+        return entry.get("kty") == "RSA"
+    return isinstance(alg, str) and CURVE_OF.get(alg) == (entry.get("kty"), entry.get("crv"))
+
+
+def _coordinates_full_size(entry: Mapping[str, Any]) -> bool:
+    """EC and OKP coordinates are exactly the curve's size (RFC 7518 6.2.1.2, RFC 8037 2)."""
+    if entry.get("kty") == "RSA":
+        return True
+    size = COORDINATE_BYTES.get(entry.get("crv"))  # type: ignore[arg-type]
+    names = ("x", "y") if entry.get("kty") == "EC" else ("x",)
+    for name in names:
+        value = entry.get(name)
+        if size is None or not isinstance(value, str) or not _SEGMENT.fullmatch(value):
+            return False
+        if len(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))) != size:
+            return False
+    return True
+
+
+def _pyjwt_algorithm(entry: Mapping[str, Any]) -> str:
+    """The algorithm PyJWT builds the key for: it needs one to pick the key type's class."""
+    if entry["kty"] == "RSA":
+        return "RS256"
+    if entry["kty"] == "OKP":
+        return "EdDSA"
+    return {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}.get(entry.get("crv"), "ES256")  # type: ignore[arg-type]
 
 
 def _strict_json(segment: str) -> Any:
@@ -213,6 +250,9 @@ def _header_and_key(token: str, jwks: Mapping[str, Any], allowed: set[str]) -> t
     jwk_alg = _jwk_alg(jwks, kid)
     if jwk_alg is not None and jwk_alg != alg:
         raise Refused("the JWK is for another alg")
+    kty, crv = ("RSA", None) if alg in RSA else CURVE_OF.get(alg, (None, None))
+    if key.key_type != kty or (crv is not None and _jwk_field(jwks, kid, "crv") != crv):
+        raise Refused("the key is of another type or curve than alg needs")
     return alg, key
 
 
@@ -232,6 +272,13 @@ def _check_claims(claims: Mapping[str, Any], issuer: str, wanted: set[str], now:
             raise Refused("aud")
     elif not (isinstance(claims.get("client_id"), str) and claims["client_id"] in wanted):
         raise Refused("client_id")
+
+
+def _jwk_field(jwks: Mapping[str, Any], kid: str, name: str) -> object:
+    for entry in jwks.get("keys", []):
+        if isinstance(entry, Mapping) and entry.get("kid") == kid:
+            return entry.get(name)
+    return None
 
 
 def _jwk_alg(jwks: Mapping[str, Any], kid: str) -> str | None:

@@ -13,15 +13,17 @@ from typing import Any
 
 import jwt
 import yaml
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from devkit.local.issuer import DevIssuer, new_rsa_key, public_jwk
+from devkit.local.issuer import DevIssuer, new_key, new_rsa_key, public_jwk
 from devkit.tokens import flip_signature
 
 TABLE = Path(__file__).with_name("jwt_cases.yaml")
 AUDIENCE = "https://api.example.com"
 _EC_KEY = ec.generate_private_key(ec.SECP256R1())
+# Signing modes "es256_key", ..., "eddsa_key": the key CaseIssuer publishes for that algorithm.
+_BY_ALG = {"ES256": "ES256", "ES384": "ES384", "ES512": "ES512", "EDDSA": "EdDSA"}
 
 
 class CaseIssuer(DevIssuer):
@@ -47,7 +49,13 @@ class CaseIssuer(DevIssuer):
         self.any_alg = ("any-rsa-alg", new_rsa_key())
         any_alg_jwk = public_jwk(self.any_alg[1], self.any_alg[0])
         del any_alg_jwk["alg"]
+        # A published key of every other kind, each bound to its algorithm: rows signed "es256_key"
+        # and so on use them, and the differential re-signs every RS256 row with each of them.
+        self.by_alg: dict[str, tuple[str, Any]] = {
+            alg: (f"key-{alg.lower()}", new_key(alg)) for alg in ("ES256", "ES384", "ES512", "EdDSA")
+        }
         self._published = [
+            *(public_jwk(key, kid, alg=alg) for alg, (kid, key) in self.by_alg.items()),
             any_alg_jwk,
             public_jwk(self.hostile["weak1024"][1], "weak-1024"),
             public_jwk(self.hostile["ps512_key"][1], "jwk-alg-ps512", alg="PS512"),
@@ -158,6 +166,19 @@ def _payload(claims: dict[str, Any]) -> bytes:
     return text.encode()
 
 
+def _signing_kid(case: Case, issuer: DevIssuer) -> str | None:
+    """The kid a row's header names by default, when its signing mode uses a key of its own."""
+    if not isinstance(issuer, CaseIssuer):
+        return None
+    if case.signing in issuer.hostile:
+        return issuer.hostile[case.signing][0]
+    if case.signing.endswith("_key") and case.signing[:-4].upper() in _BY_ALG:
+        return issuer.by_alg[_BY_ALG[case.signing[:-4].upper()]][0]
+    if case.signing == "es256_der":
+        return issuer.by_alg["ES256"][0]
+    return None
+
+
 def _sign(case: Case, issuer: DevIssuer, header: dict[str, Any], payload: bytes) -> str:
     signing_input = f"{_b64(_payload(header))}.{_b64(payload)}"
     if case.signing == "none":
@@ -167,6 +188,13 @@ def _sign(case: Case, issuer: DevIssuer, header: dict[str, Any], payload: bytes)
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         return signing_input + "." + _b64(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest())
+    if isinstance(issuer, CaseIssuer) and case.signing.endswith("_key") and case.signing[:-4].upper() in _BY_ALG:
+        alg = _BY_ALG[case.signing[:-4].upper()]
+        signature = jwt.get_algorithm_by_name(alg).sign(signing_input.encode(), issuer.by_alg[alg][1])
+        return f"{signing_input}.{_b64(signature)}"
+    if isinstance(issuer, CaseIssuer) and case.signing == "es256_der":
+        der = issuer.by_alg["ES256"][1].sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        return f"{signing_input}.{_b64(der)}"
     if isinstance(issuer, CaseIssuer) and case.signing in issuer.hostile:
         signature = jwt.get_algorithm_by_name("RS256").sign(signing_input.encode(), issuer.hostile[case.signing][1])
         return f"{signing_input}.{_b64(signature)}"
@@ -194,39 +222,90 @@ def _sign(case: Case, issuer: DevIssuer, header: dict[str, Any], payload: bytes)
     return token
 
 
-def build_header_value(case: Case, issuer: DevIssuer, now: int | None = None) -> str:
-    """The Authorization header value this row sends, issued at ``now`` (default: the wall clock)."""
+# Rows whose token is signed by the issuer's own RS256 key, tampered or not: the differential
+# signs them again with each other algorithm's published key (``algorithm``).
+RESIGNABLE = frozenset({"rs256", "foreign", "strip", "tamper_sig", "tamper_payload"})
+
+
+def build_header_value(case: Case, issuer: DevIssuer, now: int | None = None, algorithm: str = "RS256") -> str:
+    """The Authorization header value this row sends, issued at ``now`` (default: the wall clock).
+
+    ``algorithm`` other than RS256: a row signed by the issuer's RS256 key is signed instead with
+    the key ``CaseIssuer`` publishes for that algorithm (its kid and ``alg`` in the header, unless
+    the row sets them), so every such row is asked again of ES256, ES384, ES512 and EdDSA.
+    """
     now = int(time.time()) if now is None else now
+    if algorithm != "RS256" and isinstance(issuer, CaseIssuer) and case.signing in RESIGNABLE:
+        return _build(case, issuer, now, algorithm)
     signer = case_signer(case, issuer)
-    claims = _merge(
-        {
-            "iss": signer.issuer,
-            "sub": "case-client@clients",
-            "aud": [AUDIENCE],
-            "iat": now - 10,
-            "exp": now + 600,
-            "azp": "case-client",
-            "scope": "read:test",
-        },
-        case.claims,
-        issuer,
-        now,
-    )
-    kid = issuer.hostile[case.signing][0] if isinstance(issuer, CaseIssuer) and case.signing in issuer.hostile else None
-    header = _merge({"alg": "RS256", "typ": "JWT", "kid": kid or issuer.kid}, case.header, issuer, now)
+    claims = _merge(_base_claims(signer.issuer, now), case.claims, issuer, now)
+    kid = _signing_kid(case, issuer)
+    alg = _BY_ALG.get(case.signing.removesuffix("_key").removesuffix("_der").upper(), "RS256")
+    header = _merge({"alg": alg, "typ": "JWT", "kid": kid or issuer.kid}, case.header, issuer, now)
     payload = case.payload_raw.encode() if case.payload_raw is not None else _payload(claims)
     token = _sign(case, signer, header, payload)
     if case.raw is None:
         return f"Bearer {token}"
     parts = token.split(".")
     return case.raw.format(
-        token=token, p0=parts[0], p1=parts[1], p2=parts[2], huge="A" * 10000, p2_noncanonical=_respell(parts[2])
+        token=token,
+        p0=parts[0],
+        p1=parts[1],
+        p2=parts[2],
+        huge="A" * 10000,
+        p2_noncanonical=_respell(parts[2]),
+        p2_flipped=flip_signature(token).split(".")[2] if parts[2] else "",
     )
+
+
+def _build(case: Case, issuer: CaseIssuer, now: int, algorithm: str) -> str:
+    """``build_header_value`` for a row re-signed with ``algorithm``'s published key."""
+    kid, key = issuer.by_alg[algorithm]
+    signer = case_signer(case, issuer)
+    claims = _merge(_base_claims(signer.issuer, now), case.claims, issuer, now)
+    header = _merge({"alg": algorithm, "typ": "JWT", "kid": kid}, case.header, issuer, now)
+    payload = case.payload_raw.encode() if case.payload_raw is not None else _payload(claims)
+    signing_input = f"{_b64(_payload(header))}.{_b64(payload)}"
+    signing_key = new_key(algorithm) if case.signing == "foreign" else key
+    token = f"{signing_input}.{_b64(jwt.get_algorithm_by_name(algorithm).sign(signing_input.encode(), signing_key))}"
+    if case.signing == "strip":
+        token = signing_input + "."
+    elif case.signing == "tamper_sig":
+        token = flip_signature(token)
+    elif case.signing == "tamper_payload":
+        head, body, sig = token.split(".")
+        changed = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        changed["sub"] = "admin"
+        token = f"{head}.{_b64(json.dumps(changed).encode())}.{sig}"
+    if case.raw is None:
+        return f"Bearer {token}"
+    parts = token.split(".")
+    return case.raw.format(
+        token=token,
+        p0=parts[0],
+        p1=parts[1],
+        p2=parts[2],
+        huge="A" * 10000,
+        p2_noncanonical=_respell(parts[2]),
+        p2_flipped=flip_signature(token).split(".")[2] if parts[2] else "",
+    )
+
+
+def _base_claims(iss: str, now: int) -> dict[str, Any]:
+    return {
+        "iss": iss,
+        "sub": "case-client@clients",
+        "aud": [AUDIENCE],
+        "iat": now - 10,
+        "exp": now + 600,
+        "azp": "case-client",
+        "scope": "read:test",
+    }
 
 
 def _respell(segment: str) -> str:
     """The same bytes, spelled with different spare bits in the last character."""
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     last = alphabet.index(segment[-1])
-    spare = {2: 0b1111, 3: 0b11}[len(segment) % 4]
+    spare = {0: 0, 2: 0b1111, 3: 0b11}[len(segment) % 4]  # 0: whole groups, no spare bits (ES384)
     return segment[:-1] + alphabet[last ^ 1] if spare & 1 else segment

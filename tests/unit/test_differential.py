@@ -30,12 +30,21 @@ from jwt_authorizer.keys import KeySource
 from jwt_authorizer.policy import ClaimRules, Policy
 from jwt_authorizer.verifier import JwtVerifier, TokenRejected
 from tests import oracle
-from tests.cases import AUDIENCE, CaseIssuer, build_header_value, load_cases
+from tests.cases import AUDIENCE, RESIGNABLE, CaseIssuer, build_header_value, load_cases
 
 NOW = float(int(time.time()))
 CASES = load_cases()
 RSA_ALGORITHMS = frozenset(name for name, algorithm in ALGORITHMS.items() if algorithm.family == "RSA")
-ALGORITHM_SETS = {"default": DEFAULT_ALGORITHMS, "all-rsa": RSA_ALGORITHMS}
+PUBLIC = frozenset(name for name, algorithm in ALGORITHMS.items() if algorithm.kty != "oct")
+ALGORITHM_SETS = {
+    "default": DEFAULT_ALGORITHMS,
+    "all-rsa": RSA_ALGORITHMS,
+    "ecdsa": frozenset({"ES256", "ES384", "ES512"}),
+    "eddsa": frozenset({"EdDSA"}),
+    "every-public": PUBLIC,
+}
+# What each row is signed with again: the key CaseIssuer publishes for the algorithm.
+RESIGNED = ("ES256", "ES384", "ES512", "EdDSA")
 EVERY_ALG = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "HS256", "HS512", "ES256", "EdDSA", "none", "rs256"]
 _EC_KEY = ec.generate_private_key(ec.SECP256R1())
 
@@ -108,17 +117,42 @@ def setups(issuer: CaseIssuer) -> dict[str, Setup]:
     return built
 
 
+def _row_algorithms(case, algorithms: str) -> frozenset[str]:
+    # A row naming its own ALLOWED_ALGORITHMS is asked under exactly those, as the authorizer would be.
+    named = case.authorizer.get("ALLOWED_ALGORITHMS")
+    return frozenset(named.split(",")) if named else ALGORITHM_SETS[algorithms]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 @pytest.mark.parametrize("algorithms", sorted(ALGORITHM_SETS))
 def test_every_row_of_the_case_table_gets_the_same_verdict(issuer, case, algorithms):
     # Each row with the authorizer settings it names (several issuers, permissions, required claims).
-    setup = setup_for(issuer, ALGORITHM_SETS[algorithms], case.authorizer_env(issuer))
+    setup = setup_for(issuer, _row_algorithms(case, algorithms), case.authorizer_env(issuer))
     # Issued at the time both verifiers judge by, however long after collection this runs.
     value = build_header_value(case, issuer, now=int(NOW))
     verdict = setup.ours(value)
     assert verdict == setup.theirs(value)
-    if case.expect == "allow" and algorithms == "default":
+    if case.expect == "allow" and (algorithms == "default" or "ALLOWED_ALGORITHMS" in case.authorizer):
         assert verdict[0] == "accepted"  # so the verdicts compared include the claims of accepted tokens
+
+
+RESIGNABLE_CASES = [
+    case for case in CASES if case.signing in RESIGNABLE and "ALLOWED_ALGORITHMS" not in case.authorizer
+]
+
+
+@pytest.mark.parametrize("case", RESIGNABLE_CASES, ids=[case.id for case in RESIGNABLE_CASES])
+@pytest.mark.parametrize("algorithm", RESIGNED)
+def test_every_rs256_row_signed_with_each_other_algorithm_gets_the_same_verdict(issuer, case, algorithm):
+    # The row's token as an issuer signing with ES256, ES384, ES512 or EdDSA would send it, judged
+    # by a stack that allows every public-key algorithm (and, for the opt-in rows, their settings).
+    setup = setup_for(issuer, PUBLIC, case.authorizer_env(issuer))
+    value = build_header_value(case, issuer, now=int(NOW), algorithm=algorithm)
+    verdict = setup.ours(value)
+    assert verdict == setup.theirs(value)
+    # Rows whose answer rests on the RSA key or header alone are not about the signature's family.
+    if case.expect == "allow" and case.issuer == "first" and not case.header:
+        assert verdict[0] == "accepted", "a row allowed under RS256 is allowed under its re-signing"
 
 
 # ---------------------------------------------------------------- generated tokens
@@ -139,6 +173,7 @@ def _signing_keys(issuer: CaseIssuer) -> dict[str, Any]:
     }
     keys.update({kid: key for kid, key in issuer.hostile.values()})
     keys[issuer.any_alg[0]] = issuer.any_alg[1]
+    keys.update({kid: key for kid, key in issuer.by_alg.values()})
     return keys
 
 
@@ -146,15 +181,21 @@ def _sign(alg: str, signing_input: bytes, key: Any, issuer: CaseIssuer) -> bytes
     if alg in oracle.RSA:
         try:
             return bytes(jwt.get_algorithm_by_name(alg).sign(signing_input, key))
-        except ValueError:  # PS512 needs more than the 1024-bit hostile key has: a signature of junk
-            return hashlib.sha512(signing_input).digest() * 2
+        except (ValueError, TypeError, AttributeError):
+            # PS512 needs more than the 1024-bit hostile key has, and an EC or Ed25519 key signs
+            # no RSA algorithm: a signature of junk, as long as an RSA one.
+            return hashlib.sha512(signing_input).digest() * 4
     if alg.startswith("HS"):
         public = issuer.key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         return hmac.new(public, signing_input, hashlib.sha256).digest()
-    if alg == "ES256":
-        return bytes(jwt.get_algorithm_by_name("ES256").sign(signing_input, _EC_KEY))
+    if alg in issuer.by_alg:
+        try:
+            return bytes(jwt.get_algorithm_by_name(alg).sign(signing_input, key))
+        except (TypeError, ValueError, AttributeError, jwt.exceptions.PyJWTError):
+            # Not a key for this alg (a changed alg, say): the published key for alg signs instead.
+            return bytes(jwt.get_algorithm_by_name(alg).sign(signing_input, issuer.by_alg[alg][1]))
     return b""
 
 
@@ -238,17 +279,19 @@ def _perturb(  # noqa: C901 - one branch per kind of change
 
 @st.composite
 def tokens(draw: st.DrawFn, issuer: CaseIssuer) -> tuple[str, bool]:
-    """An Authorization header value, and whether it must be accepted under all six RSA algorithms.
+    """An Authorization header value, and whether it must be accepted under every public-key algorithm.
 
     A valid token (RS256 under the issuer's keys, whose JWKs say RS256; PS512 under the key whose
-    JWK says PS512; any RSA algorithm under the key whose JWK names none), then up to three
-    single changes to its claims, header or signing key, then sometimes damage to the string.
+    JWK says PS512; any RSA algorithm under the key whose JWK names none; ES256, ES384, ES512 or
+    EdDSA under the key published for it), then up to three single changes to its claims, header
+    or signing key, then sometimes damage to the string.
     """
     kid, alg = draw(
         st.one_of(
             st.tuples(st.sampled_from([issuer.kid, issuer.standby_kid]), st.just("RS256")),
             st.tuples(st.just(issuer.hostile["ps512_key"][0]), st.just("PS512")),
             st.tuples(st.just(issuer.any_alg[0]), st.sampled_from(oracle.RSA)),
+            st.sampled_from([(kid, alg) for alg, (kid, _) in issuer.by_alg.items()]),
         )
     )
     header: dict[str, Any] = {"alg": alg, "typ": "JWT", "kid": kid}
@@ -286,4 +329,4 @@ def test_generated_tokens_get_the_same_verdict_from_both(issuer, setups, data):
         assert setup.ours(value) == setup.theirs(value), (name, value)
     if must_accept:
         # Both agreeing is not enough: a clean token must also pass (no "both refuse everything").
-        assert setups["all-rsa"].ours(value)[0] == "accepted", value
+        assert setups["every-public"].ours(value)[0] == "accepted", value
