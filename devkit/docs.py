@@ -13,12 +13,37 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from jwt_authorizer.algorithms import ALGORITHMS, BUILT_IN_ALGORITHMS, DEFAULT_ALGORITHMS
 from jwt_authorizer.reasons import reasons_table
 
 ROOT = Path(__file__).resolve().parents[1]
+_KEYS = {"RSA": "RSA, 2048 bits or more", "oct": "the shared secret (SSM)"}
+_ON_AWS = {
+    "yes": "yes",
+    "undocumented": "not documented: AWS says RSA-based, shows RS256",
+    "no": "no",
+}
+
+
+def algorithms_table() -> str:
+    """docs/authorizers.md's table: each algorithm, its keys, and which route verifies it where."""
+    rows = ["| `alg` | Keys | `/lambda/test` | `/test` on AWS | `/test` in `make local` |", "|---|---|---|---|---|"]
+    for name, algorithm in ALGORITHMS.items():
+        keys = _KEYS.get(algorithm.kty) or f"{algorithm.kty} {algorithm.curve}"
+        lambda_route = (
+            "with `SharedSecretParameter`, and then alone"
+            if algorithm.kty == "oct"
+            else ("yes (the default)" if name in DEFAULT_ALGORITHMS else "when in `AllowedAlgorithms`")
+        )
+        local = "yes" if name in BUILT_IN_ALGORITHMS else "401 (`bad_algorithm`)"
+        rows.append(f"| {name} | {keys} | {lambda_route} | {_ON_AWS[algorithm.built_in]} | {local} |")
+    return "\n".join(rows)
+
+
 # page -> block name -> what writes the block
 BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
     "docs/observability.md": {"reasons": reasons_table},
+    "docs/authorizers.md": {"algorithms": algorithms_table},
 }
 
 

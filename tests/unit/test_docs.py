@@ -24,3 +24,13 @@ def test_a_changed_table_is_noticed():
     assert rendered.startswith("intro\n<!-- reasons:begin -->\n| `reason` | Meaning |")
     assert rendered.endswith("\n<!-- reasons:end -->\noutro\n")
     assert render(rendered, BLOCKS[page], page) == rendered
+
+
+def test_the_algorithm_table_names_every_algorithm_and_what_make_local_does_with_it():
+    from devkit.docs import algorithms_table
+    from jwt_authorizer.algorithms import ALGORITHMS, BUILT_IN_ALGORITHMS
+
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in algorithms_table().splitlines()[2:]}
+    assert list(rows) == list(ALGORITHMS)
+    for name, row in rows.items():
+        assert row.endswith("| yes |") is (name in BUILT_IN_ALGORITHMS)
