@@ -104,6 +104,8 @@ class Authorizer:
         try:
             verified = self.verifier.verify(token, digest)
         except TokenRejected as rejected:
+            if rejected.kid is not None:
+                log["kid"] = rejected.kid
             return Decision(rejected.reason, log=log)
         grant = self.policy.grant(verified)
         log["sub"] = grant.context["sub"]

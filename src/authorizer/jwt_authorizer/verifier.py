@@ -49,12 +49,17 @@ MAX_NUMERIC_DATE = 253402300799
 
 
 class TokenRejected(Exception):
-    """A token failed a rule. ``reason`` is a member of ``Reason``: stable, safe to log and count."""
+    """A token failed a rule. ``reason`` is a member of ``Reason``: stable, safe to log and count.
 
-    def __init__(self, reason: Reason, detail: str = "") -> None:
+    ``kid`` is the header's key id when the failure is about the key (unknown, of another type,
+    a signature that does not verify), so that a deny line can say which key is failing.
+    """
+
+    def __init__(self, reason: Reason, detail: str = "", kid: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
+        self.kid = kid
 
 
 class KeyLookup(Protocol):
@@ -261,15 +266,19 @@ class JwtVerifier:
             keys = self.issuers.get(iss) if isinstance(iss, str) else None
             if keys is None:
                 raise TokenRejected(Reason.UNKNOWN_ISSUER)
-        key = keys.key_for(header.get("kid"))
+        kid = header.get("kid")
+        try:
+            key = keys.key_for(kid)
+        except TokenRejected as rejected:
+            raise TokenRejected(rejected.reason, rejected.detail, _shown_kid(kid)) from None
         if (key.alg is not None and key.alg != alg) or not fits(self._algorithms[alg], key):
             # The JWK says what its key is for (RFC 7517 4.4); a key for PS512 verifies nothing
             # else, and a key of one type never verifies another type's algorithm.
-            raise TokenRejected(Reason.KEY_ALG_MISMATCH)
+            raise TokenRejected(Reason.KEY_ALG_MISMATCH, kid=_shown_kid(kid))
         # The token's first two segments as sent: ASCII, since both decoded as base64url.
         signing_input = token[: len(token) - len(parts[2]) - 1].encode("ascii")
         if not self._verify_functions[alg](key.key, signing_input, signature):
-            raise TokenRejected(Reason.BAD_SIGNATURE)
+            raise TokenRejected(Reason.BAD_SIGNATURE, kid=_shown_kid(kid))
         self._headers.keep(parts[0], header)
         if claims is None:
             claims = _payload(payload)
@@ -328,6 +337,11 @@ class JwtVerifier:
         client_id = claims.get("client_id")
         if not (isinstance(client_id, str) and client_id in self.audiences):
             raise TokenRejected(Reason.BAD_AUDIENCE)
+
+
+def _shown_kid(kid: object) -> str | None:
+    """A header's kid as a log line may carry it: a string, cut to a length no real kid reaches."""
+    return kid[:128] if isinstance(kid, str) else None
 
 
 def _payload(raw: bytes) -> dict[str, Any]:
