@@ -29,8 +29,8 @@ import jwt
 import pytest
 
 from devkit.local.issuer import DevIssuer, public_jwk
-from devkit.tokens import flip_signature
 from devkit.template import translate
+from devkit.tokens import flip_signature
 from jwt_authorizer.adapters import Decision
 from jwt_authorizer.algorithms import VerificationKey
 from jwt_authorizer.authorizer import Authorizer
