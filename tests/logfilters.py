@@ -101,10 +101,7 @@ def _term(event: Any, selector: str, op: str, kind: str, literal: str) -> bool:
         number = float(literal)
         return {">": value > number, "<": value < number, ">=": value >= number, "<=": value <= number}[op]
     text = value if isinstance(value, str) else json.dumps(value)
-    if kind == "regex":
-        found = re.search(literal[1:-1], text) is not None
-    else:
-        found = text == json.loads(literal)
+    found = re.search(literal[1:-1], text) is not None if kind == "regex" else text == json.loads(literal)
     return found if op == "=" else not found
 
 
