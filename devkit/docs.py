@@ -1,4 +1,4 @@
-"""``make docs``: the parts of docs/ that are generated from the code, written in place.
+"""``make docs``: the parts of docs/ that are generated from the code and the template, written in place.
 
 Each generated block sits between ``<!-- name:begin -->`` and ``<!-- name:end -->`` in its page,
 so the prose around it stays hand-written. ``--check`` (run by the tests) fails, naming the
@@ -8,9 +8,11 @@ page, when a block differs from what the code says now.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Callable
+from html import escape
 from pathlib import Path
 
 from jwt_authorizer.algorithms import ALGORITHMS, BUILT_IN_ALGORITHMS, DEFAULT_ALGORITHMS
@@ -39,6 +41,36 @@ def algorithms_table() -> str:
         rows.append(f"| {name} | {keys} | {lambda_route} | {_ON_AWS[algorithm.built_in]} | {local} |")
     return "\n".join(rows)
 
+
+def dashboard_svg() -> str:
+    """docs/dashboard.svg: the layout of template.yaml's dashboard, drawn from its own body."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "X", body))["widgets"]
+    unit, row = 40, 34  # CloudWatch's grid is 24 columns wide; a row is drawn 34 px high here
+    height = max(w["y"] + w["height"] for w in widgets) * row
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{24 * unit}" height="{height}" '
+        'font-family="sans-serif" font-size="13">',
+        f'<rect width="{24 * unit}" height="{height}" fill="#ffffff"/>',
+    ]
+    for widget in widgets:
+        x, y = widget["x"] * unit + 4, widget["y"] * row + 4
+        w, h = widget["width"] * unit - 8, widget["height"] * row - 8
+        kind = "log table" if widget["type"] == "log" else widget["properties"].get("view", "timeSeries")
+        parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="#f4f6f8" stroke="#8a99a8"/>')
+        parts.append(
+            f'<text x="{x + 10}" y="{y + 22}" font-weight="bold">{escape(widget["properties"]["title"])}</text>'
+        )
+        parts.append(f'<text x="{x + 10}" y="{y + 42}" fill="#5a6b7b">{escape(kind)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+# Whole files written from the code.
+FILES: dict[str, Callable[[], str]] = {"docs/dashboard.svg": dashboard_svg}
 
 # page -> block name -> what writes the block
 BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
@@ -71,6 +103,10 @@ def stale_pages(root: Path = ROOT) -> list[str]:
         text = (root / page).read_text()
         if render(text, blocks, page) != text:
             stale.append(page)
+    for name, make in FILES.items():
+        path = root / name
+        if not path.exists() or path.read_text() != make():
+            stale.append(name)
     return stale
 
 
@@ -87,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     for page, blocks in BLOCKS.items():
         path = ROOT / page
         path.write_text(render(path.read_text(), blocks, page))
+    for name, make in FILES.items():
+        (ROOT / name).write_text(make())
     return 0
 
 
