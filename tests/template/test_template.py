@@ -271,7 +271,15 @@ def test_cors_is_off_unless_origins_are_given_and_routes_use_explicit_methods(cf
 
 def test_outputs_give_urls_role_and_a_curl_line(sam_template):
     outputs = sam_template["Outputs"]
-    assert set(outputs) == {"ApiEndpoint", "JwtTestUrl", "LambdaTestUrl", "HealthUrl", "InvokeRoleArn", "CurlExample"}
+    assert set(outputs) == {
+        "ApiEndpoint",
+        "JwtTestUrl",
+        "LambdaTestUrl",
+        "HealthUrl",
+        "InvokeRoleArn",
+        "DashboardName",
+        "CurlExample",
+    }
     assert all(output.get("Description") for output in outputs.values())
     assert "Authorization: Bearer $TOKEN" in outputs["CurlExample"]["Value"]["Fn::Sub"]
 
