@@ -60,11 +60,11 @@ class Setup:
         self.required: dict[str, list[str]] = json.loads(settings.get("REQUIRED_CLAIMS") or "{}")
         self.verifier = JwtVerifier(
             issuers={name: KeySource(issuer=name, algorithms=algorithms) for name in names},
-            audiences=[AUDIENCE],
+            audiences=None,  # as the Lambda authorizer has it: the policy judges the audience
             algorithms=algorithms,
             clock=lambda: NOW,
         )
-        self.policy = Policy(claims=ClaimRules(self.scope_claims, self.required))
+        self.policy = Policy(claims=ClaimRules(self.scope_claims, self.required), audiences=frozenset({AUDIENCE}))
 
     def ours(self, header_value: object) -> tuple[Any, ...]:
         try:
@@ -72,7 +72,7 @@ class Setup:
         except TokenRejected:
             return ("refused",)
         grant = self.policy.grant(verified)
-        if grant.refused is not None:  # a required claim fails: the token opens no route
+        if self.policy.refusal(grant) is not None:  # the audience or a required claim fails: no route opens
             return ("refused",)
         return ("accepted", dict(verified.claims), grant.scopes)
 

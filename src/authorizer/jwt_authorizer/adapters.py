@@ -75,8 +75,8 @@ class Decision:
         return self.reason is Reason.OK
 
 
-# (the Authorization value, route key) -> the decision for that route.
-Decide = Callable[[str | None, object], Decision]
+# (the Authorization value, route key, the URL the request came to) -> the decision for that route.
+Decide = Callable[[str | None, object, str | None], Decision]
 
 
 class EventShape(NamedTuple):
@@ -90,10 +90,30 @@ class EventShape(NamedTuple):
 
 # ---------------------------------------------------------------------------- HTTP API 2.0
 def _http_api(event: dict[str, Any], decide: Decide, policy: Policy) -> tuple[dict[str, Any], Decision]:
-    decision = decide(header(event.get("headers"), "authorization"), event.get("routeKey"))
+    route_key = event.get("routeKey")
+    # Only a resource route needs the URL (RFC 8707 audience); no other request pays for it.
+    resource = request_url(event, "rawPath") if route_key in policy.resources else None
+    decision = decide(header(event.get("headers"), "authorization"), route_key, resource)
     if decision.allowed and decision.grant is not None:
         return {"isAuthorized": True, "context": decision.grant.context}, decision
     return {"isAuthorized": False}, decision
+
+
+def request_url(event: dict[str, Any], path_field: str) -> str | None:
+    """``https://`` + the domain the request came to + its path: what a resource route's tokens name.
+
+    API Gateway serves HTTPS only, and sets ``domainName`` to its own or the custom domain the
+    request used. ``path_field``: ``rawPath`` (HTTP API), or ``path`` in the REST request
+    context (with the stage, as the client sees it).
+    """
+    context = event.get("requestContext")
+    if not isinstance(context, dict):
+        return None
+    domain = context.get("domainName")
+    path = event.get(path_field) if path_field == "rawPath" else context.get(path_field)
+    if not isinstance(domain, str) or not domain or not isinstance(path, str) or not path.startswith("/"):
+        return None
+    return f"https://{domain}{path}"
 
 
 def _http_api_deny(event: dict[str, Any]) -> dict[str, Any]:
@@ -136,37 +156,41 @@ def rest_request(method_arn: object) -> RestRequest | None:
     return RestRequest(f"{prefix}/{stage}", method, "/" + path)
 
 
-def rest_policy(grant: Grant, policy: Policy, request: RestRequest) -> tuple[list[dict[str, Any]], bool]:
+def rest_policy(
+    grant: Grant, policy: Policy, request: RestRequest, resource: str | None = None
+) -> tuple[list[dict[str, Any]], bool]:
     """IAM statements for a verified token, and whether they allow anything at all.
 
     API Gateway may cache the policy per token and reuse it for other methods and paths, so
     every statement must be right for every request it covers, not only for this one:
 
-    - Route keys that are all one method and one exact path (``ScopeRules.literal``): allow
-      the stage when the default rule holds and deny each route whose own rule fails; else
-      allow exactly the routes whose own rule holds. Each ARN names one route, so the cached
-      policy answers every request as a fresh call would.
-    - Any ``{param}``, ``{proxy+}`` or ``ANY`` key: IAM's ``*`` matches across ``/`` and any
-      method, so no pattern can name such a route alone. The answer is for this request's own
-      method and path only (its route chosen as API Gateway chooses). A cached copy then covers
-      nothing else: another path gets 403 until the authorizer is asked for it, which it is when
-      the identity sources include the method and path, or with the cache off (docs/security.md).
+    - Route keys that are all one method and one exact path (``Policy.literal``): allow the
+      stage when the default rule holds and deny each route whose own rule fails; else allow
+      exactly the routes whose own rule holds. Each ARN names one route, so the cached policy
+      answers every request as a fresh call would.
+    - Any ``{param}``, ``{proxy+}`` or ``ANY`` key, or a resource route whose URL is the
+      request's: IAM's ``*`` matches across ``/`` and any method, so no pattern can name such a
+      route alone. The answer is for this request's own method and path only (its route chosen
+      as API Gateway chooses). A cached copy then covers nothing else: another path gets 403
+      until the authorizer is asked for it, which it is when the identity sources include the
+      method and path, or with the cache off (docs/security.md).
+
+    ``resource``: the URL this request came to (for a resource route that takes it from there).
     """
     stage_wide = f"{request.stage}/*"
-    rules = policy.scopes
     if grant.refused is not None:  # a required claim fails: no route is open to this token
         return [_statement("Deny", [stage_wide])], False
-    if not rules.literal:
-        allowed = policy.refusal(grant, rest_required(policy, request)) is None
+    if not policy.literal:
+        allowed = policy.refusal(grant, policy.route_for(request.method, request.path), resource) is None
         return [_statement("Allow" if allowed else "Deny", [request.arn])], allowed
     passing: list[str] = []
     failing: list[str] = []
-    for route_key, required in rules.routes.items():
+    for route_key in dict.fromkeys([*policy.scopes.routes, *policy.resources]):
         method, _, path = route_key.partition(" ")
         if path:  # $default is an HTTP API route: no REST request reaches it
             arn = f"{request.stage}/{method}{path}"
-            (passing if policy.refusal(grant, required) is None else failing).append(arn)
-    if policy.refusal(grant, rules.default) is None:
+            (passing if policy.refusal(grant, route_key) is None else failing).append(arn)
+    if policy.refusal(grant) is None:
         statements = [_statement("Allow", [stage_wide])]
         if failing:
             statements.append(_statement("Deny", failing))
@@ -174,11 +198,6 @@ def rest_policy(grant: Grant, policy: Policy, request: RestRequest) -> tuple[lis
     if passing:
         return [_statement("Allow", passing)], True
     return [_statement("Deny", [stage_wide])], False
-
-
-def rest_required(policy: Policy, request: RestRequest) -> tuple[str, ...]:
-    """The scopes this REST request's route needs: its ``ROUTE_SCOPES`` entry, else the default."""
-    return policy.scopes.required(policy.scopes.route_for(request.method, request.path))
 
 
 def _statement(effect: str, resources: list[str]) -> dict[str, Any]:
@@ -195,8 +214,8 @@ def _rest(event: dict[str, Any], decide: Decide, policy: Policy) -> tuple[dict[s
     else:
         authorization = header(event.get("headers"), "authorization")
     request = rest_request(event.get("methodArn"))
-    # Authenticated against the default rule; the policy below says which routes are open.
-    decision = decide(authorization, None)
+    # Authenticated only; the policy below says which routes are open.
+    decision = decide(authorization, None, None)
     grant = decision.grant
     if grant is None:  # the token itself was refused
         statements, allows = [_statement("Deny", [f"{request.stage}/*" if request else "*"])], False
@@ -204,9 +223,10 @@ def _rest(event: dict[str, Any], decide: Decide, policy: Policy) -> tuple[dict[s
         statements, allows = [_statement("Deny", ["*"])], False
         decision = Decision(Reason.BAD_METHOD_ARN, grant, decision.log)
     else:
-        statements, allows = rest_policy(grant, policy, request)
-        refused = grant.refused or policy.refusal(grant, rest_required(policy, request))
-        decision = Decision(refused or Reason.OK, grant, decision.log)
+        route_key = policy.route_for(request.method, request.path)
+        resource = request_url(event, "path") if route_key in policy.resources else None
+        statements, allows = rest_policy(grant, policy, request, resource)
+        decision = Decision(policy.refusal(grant, route_key, resource) or Reason.OK, grant, decision.log)
     response = {
         "principalId": (grant.context["sub"] if allows and grant is not None else "") or "anonymous",
         "policyDocument": {"Version": "2012-10-17", "Statement": statements},

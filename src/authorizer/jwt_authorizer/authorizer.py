@@ -69,7 +69,7 @@ class Authorizer:
         size = settings.verified_cache_size
         self.verifier = JwtVerifier(
             issuers=keys if keys is not None else key_sources(settings),
-            audiences=settings.audiences,
+            audiences=None,  # judged per route by the policy: resource routes have their own
             algorithms=settings.algorithms,
             clock=clock,
             # Clients reuse a token for its lifetime; verifying it again would only cost time.
@@ -79,6 +79,8 @@ class Authorizer:
         self.policy = Policy(
             ScopeRules(settings.required_scopes, settings.route_scopes),
             ClaimRules(settings.scope_claims, settings.required_claims),
+            audiences=frozenset(settings.audiences),
+            resources=settings.resource_routes,
         )
 
     def handle(self, event: object) -> dict[str, Any]:
@@ -112,11 +114,12 @@ class Authorizer:
         log["kid"] = verified.header.get("kid")
         return Decision(Reason.OK, grant, log)
 
-    def decide(self, authorization: str | None, route_key: object = None) -> Decision:
-        """Allow or deny one Authorization header value on one route (its route key)."""
+    def decide(self, authorization: str | None, route_key: object = None, resource: str | None = None) -> Decision:
+        """Allow or deny one Authorization header value on one route (its route key; ``resource``,
+        the URL the request came to, for a resource route that takes its audience from there)."""
         decision = self.authenticate(authorization)
         if decision.grant is not None:
-            refused = self.policy.refusal(decision.grant, self.policy.scopes.required(route_key))
+            refused = self.policy.refusal(decision.grant, route_key, resource)
             if refused is not None:
                 return Decision(refused, decision.grant, decision.log)
         return decision

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from jwt_authorizer.reasons import Reason
-from jwt_authorizer.verifier import VerifiedToken
+from jwt_authorizer.verifier import VerifiedToken, audience_matches
 
 # What the built-in JWT authorizer reads scopes from.
 BUILT_IN_SCOPE_CLAIMS = ("scope", "scp")
@@ -87,34 +87,35 @@ class ScopeRules:
             return self.routes[route_key]
         return self.default
 
-    @property
-    def literal(self) -> bool:
-        """Is every REST-relevant route key one method and one exact path (no ``ANY``, no ``{}``)?
 
-        Only then can an IAM policy name each route without covering another: ``{id}`` and
-        ``ANY`` would become ``*``, which in an ``execute-api`` ARN matches across ``/`` too.
-        """
-        return all(key == "$default" or not (key.startswith("ANY ") or "{" in key) for key in self.routes)
+def _literal(key: str) -> bool:
+    """One method and one exact path (no ``ANY``, no ``{}``): an IAM policy can name it alone.
 
-    def route_for(self, method: str, path: str) -> str | None:
-        """The route key API Gateway would choose for ``method path`` among ours, if any.
+    ``{id}`` and ``ANY`` would become ``*`` in an ``execute-api`` ARN, which matches across
+    ``/`` and any method too. ``$default`` is an HTTP API route no REST request reaches.
+    """
+    return key == "$default" or not (key.startswith("ANY ") or "{" in key)
 
-        Segment by segment, an exact segment beats ``{param}``, which beats a greedy
-        ``{proxy+}``; then a route for the method itself beats ``ANY``. ``$default`` has no
-        path and never matches here.
-        """
-        segments = path.split("/")[1:]
-        best: tuple[tuple[int, ...], str] | None = None
-        for key in self.routes:
-            route_method, _, route_path = key.partition(" ")
-            if route_method not in (method, "ANY") or not route_path:
-                continue
-            rank = _path_rank(route_path.split("/")[1:], segments)
-            if rank is not None:
-                candidate = ((*rank, route_method == "ANY"), key)
-                if best is None or candidate[0] < best[0]:
-                    best = candidate
-        return best[1] if best is not None else None
+
+def route_for(method: str, path: str, keys: Iterable[str]) -> str | None:
+    """The route key API Gateway would choose for ``method path`` among ``keys``, if any.
+
+    Segment by segment, an exact segment beats ``{param}``, which beats a greedy ``{proxy+}``;
+    then a route for the method itself beats ``ANY``. ``$default`` has no path and never
+    matches here.
+    """
+    segments = path.split("/")[1:]
+    best: tuple[tuple[int, ...], str] | None = None
+    for key in keys:
+        route_method, _, route_path = key.partition(" ")
+        if route_method not in (method, "ANY") or not route_path:
+            continue
+        rank = _path_rank(route_path.split("/")[1:], segments)
+        if rank is not None:
+            candidate = ((*rank, route_method == "ANY"), key)
+            if best is None or candidate[0] < best[0]:
+                best = candidate
+    return best[1] if best is not None else None
 
 
 def _path_rank(pattern: list[str], segments: list[str]) -> tuple[int, ...] | None:
@@ -168,14 +169,31 @@ class Grant(NamedTuple):
     context: dict[str, Any]
     # Why the required claims fail, if they do (the same for every route).
     refused: Reason | None
+    # Does it name one of the default audiences (every route without a resource of its own)?
+    audience_ok: bool
+    claims: Mapping[str, Any]
 
 
 class Policy:
-    """The route rules of one authorizer: ``grant`` once per token, ``allows`` per request."""
+    """The route rules of one authorizer: ``grant`` once per token, ``refusal`` per request.
 
-    def __init__(self, scopes: ScopeRules | None = None, claims: ClaimRules | None = None) -> None:
+    ``audiences``: what a token must name as its audience on every route but the resource routes;
+    ``resources``: route key -> the resource URL (RFC 8707) its tokens must name instead, "" for
+    the URL the request came to. Empty ``audiences``: the verifier checked them already (the
+    built-in authorizer's emulation), so no route needs it checked again.
+    """
+
+    def __init__(
+        self,
+        scopes: ScopeRules | None = None,
+        claims: ClaimRules | None = None,
+        audiences: frozenset[str] = frozenset(),
+        resources: Mapping[str, str] | None = None,
+    ) -> None:
         self.scopes = scopes or ScopeRules()
         self.claims = claims or ClaimRules()
+        self.audiences = audiences
+        self.resources: Mapping[str, str] = resources or {}
         # Passed on to integrations when the configuration reads them (never the token itself).
         self._permissions_in_context = "permissions" in self.claims.scope_claims
 
@@ -198,15 +216,41 @@ class Policy:
             context["permissions"] = " ".join(token_scopes(claims, ("permissions",)))
         if isinstance(claims.get("org_id"), str):
             context["orgId"] = claims["org_id"]
-        return Grant(scopes, context, self.claims.check(claims))
+        audience_ok = not self.audiences or audience_matches(claims, self.audiences)
+        return Grant(scopes, context, self.claims.check(claims), audience_ok, claims)
 
-    def refusal(self, grant: Grant, required: Iterable[str]) -> Reason | None:
-        """Why ``grant`` may not use a route needing ``required`` scopes, or None if it may."""
+    def refusal(self, grant: Grant, route_key: object = None, resource: str | None = None) -> Reason | None:
+        """Why ``grant`` may not use the route ``route_key``, or None if it may.
+
+        In the order the rules were always checked: the audience (the route's resource URL on a
+        resource route, where ``resource`` is the URL the request came to; else the default
+        audiences), the required claims, the route's scopes.
+        """
+        if isinstance(route_key, str) and route_key in self.resources:
+            url = self.resources[route_key] or resource
+            # RFC 8707: the token names this very resource; client_id is no stand-in for aud here.
+            if not url or not audience_matches(grant.claims, frozenset({url}), client_id_counts=False):
+                return Reason.BAD_AUDIENCE
+        elif not grant.audience_ok:
+            return Reason.BAD_AUDIENCE
         if grant.refused is not None:
             return grant.refused
-        if not scopes_satisfied(grant.scopes, required):
+        if not scopes_satisfied(grant.scopes, self.scopes.required(route_key)):
             return Reason.INSUFFICIENT_SCOPE
         return None
+
+    def route_for(self, method: str, path: str) -> str | None:
+        """The route key among the configured ones (scopes or resources) API Gateway would choose."""
+        return route_for(method, path, [*self.scopes.routes, *self.resources])
+
+    @property
+    def literal(self) -> bool:
+        """Can an IAM policy name each configured route alone, with the same answer for any request?
+
+        Each route key is one method and one exact path, and no resource route takes its URL
+        from the request (that answer is for one request's URL only).
+        """
+        return all(_literal(key) for key in [*self.scopes.routes, *self.resources]) and all(self.resources.values())
 
 
 def _client_id(claims: Mapping[str, Any]) -> str:

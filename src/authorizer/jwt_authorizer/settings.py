@@ -36,6 +36,9 @@ class Settings(NamedTuple):
     required_claims: Mapping[str, frozenset[str]] = MappingProxyType({})  # REQUIRED_CLAIMS (JSON)
     required_scopes: tuple[str, ...] = ()  # REQUIRED_SCOPES: a token needs one of them
     route_scopes: Mapping[str, tuple[str, ...]] = MappingProxyType({})  # ROUTE_SCOPES (JSON)
+    # RESOURCE_ROUTES (JSON): route key -> the resource URL its tokens must name as aud
+    # (RFC 8707), "" to take it from the request; AUDIENCE does not apply on those routes.
+    resource_routes: Mapping[str, str] = MappingProxyType({})
     jwks_cooldown: float = 60.0  # JWKS_COOLDOWN_SECONDS
     jwks_max_stale: float = 3600.0  # JWKS_MAX_STALE_SECONDS
     verified_cache_size: int = 1024  # VERIFIED_CACHE_SIZE: 0 turns the cache off
@@ -64,6 +67,7 @@ class Settings(NamedTuple):
             required_claims=parse_required_claims(text("REQUIRED_CLAIMS")),
             required_scopes=parse_scopes(text("REQUIRED_SCOPES"), "REQUIRED_SCOPES"),
             route_scopes=parse_route_scopes(text("ROUTE_SCOPES")),
+            resource_routes=parse_resource_routes(text("RESOURCE_ROUTES")),
             jwks_cooldown=_seconds(text("JWKS_COOLDOWN_SECONDS"), "JWKS_COOLDOWN_SECONDS", 60.0),
             jwks_max_stale=_seconds(text("JWKS_MAX_STALE_SECONDS"), "JWKS_MAX_STALE_SECONDS", 3600.0),
             verified_cache_size=_whole(text("VERIFIED_CACHE_SIZE"), "VERIFIED_CACHE_SIZE", 1024),
@@ -90,6 +94,7 @@ VARIABLES = (
     "REQUIRED_CLAIMS",
     "REQUIRED_SCOPES",
     "ROUTE_SCOPES",
+    "RESOURCE_ROUTES",
     "JWKS_COOLDOWN_SECONDS",
     "JWKS_MAX_STALE_SECONDS",
     "VERIFIED_CACHE_SIZE",
@@ -150,6 +155,24 @@ def parse_route_scopes(text: str) -> Mapping[str, tuple[str, ...]]:
             )
         routes[route_key] = tuple(listed)
     return MappingProxyType(routes)
+
+
+# An absolute http(s) URL without query or fragment (RFC 8707 2: a resource indicator has none),
+# nothing JSON or a header would have to escape.
+_RESOURCE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?")
+
+
+def parse_resource_routes(text: str) -> Mapping[str, str]:
+    """``RESOURCE_ROUTES``: a JSON object of route key to resource URL ("" takes it from the request)."""
+    raw = json_setting("RESOURCE_ROUTES", text, 'route key to resource URL, e.g. {"POST /mcp": ""}')
+    for route_key, url in raw.items():
+        if not ROUTE_KEY.fullmatch(route_key) or route_key == "$default":
+            raise SettingError(f'RESOURCE_ROUTES key {route_key!r} is not a route key like "POST /mcp"')
+        if not isinstance(url, str) or (url and not _RESOURCE_URL.fullmatch(url)):
+            raise SettingError(
+                f'RESOURCE_ROUTES[{route_key!r}] must be an http(s) URL without query or fragment, or ""'
+            )
+    return MappingProxyType(dict(raw))
 
 
 def parse_required_claims(text: str) -> Mapping[str, frozenset[str]]:

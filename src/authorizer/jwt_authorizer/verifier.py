@@ -19,7 +19,8 @@ trusted before the signature has verified:
   when present, are not in the future; all three are numbers from 0 to 253402300799 (year 9999),
   so no value can overflow a comparison;
 - ``aud`` (a string, or a list of strings only) holds a configured audience; only a token with
-  no ``aud`` may match through ``client_id`` instead.
+  no ``aud`` may match through ``client_id`` instead. The Lambda authorizer leaves this rule to its
+  policy, which applies it per route (``RESOURCE_ROUTES`` bind a route to its own audience).
 
 Several issuers (the Lambda authorizer only): each with its own key set; the token's unverified
 ``iss`` only chooses whose keys may verify it (an unknown ``iss`` is refused without a fetch), and
@@ -189,7 +190,7 @@ class JwtVerifier:
     def __init__(
         self,
         *,
-        audiences: Iterable[str],
+        audiences: Iterable[str] | None,
         issuer: str | None = None,
         keys: KeyLookup | None = None,
         issuers: Mapping[str, KeyLookup] | None = None,
@@ -205,9 +206,10 @@ class JwtVerifier:
         elif issuer is not None or keys is not None:
             raise ValueError("give issuer and keys, or issuers, not both")
         self.issuers = dict(issuers)
-        self.audiences = frozenset(audiences)
-        if not self.issuers or not all(self.issuers) or not self.audiences:
-            raise ValueError("an issuer with its keys and at least one audience are required")
+        # None: the audience is the policy's to judge, route by route (policy.Policy.refusal).
+        self.audiences = frozenset(audiences) if audiences is not None else None
+        if not self.issuers or not all(self.issuers) or self.audiences == frozenset():
+            raise ValueError("an issuer with its keys and at least one audience (or None) are required")
         allowed = frozenset(algorithms)
         usable = frozenset.intersection(*(source.algorithms for source in self.issuers.values()))
         if not allowed or not allowed <= usable:
@@ -324,19 +326,24 @@ class JwtVerifier:
                 raise TokenRejected(Reason.BAD_IAT)
             if iat > now + self._leeway:
                 raise TokenRejected(Reason.ISSUED_IN_FUTURE)
-        self._check_audience(claims)
-
-    def _check_audience(self, claims: Mapping[str, Any]) -> None:
-        if "aud" in claims:
-            aud = claims["aud"]
-            values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-            # RFC 7519 4.1.3: a string or an array of strings; anything else is not an audience.
-            if not all(isinstance(v, str) for v in values) or self.audiences.isdisjoint(values):
-                raise TokenRejected(Reason.BAD_AUDIENCE)
-            return
-        client_id = claims.get("client_id")
-        if not (isinstance(client_id, str) and client_id in self.audiences):
+        if self.audiences is not None and not audience_matches(claims, self.audiences):
             raise TokenRejected(Reason.BAD_AUDIENCE)
+
+
+def audience_matches(claims: Mapping[str, Any], wanted: frozenset[str], *, client_id_counts: bool = True) -> bool:
+    """Does the token name one of ``wanted`` as its audience (API Gateway's rule)?
+
+    ``aud`` (a string, or an array of strings only: RFC 7519 4.1.3) must hold one of them; a
+    token with no ``aud`` at all may match through ``client_id`` instead, where
+    ``client_id_counts`` (what the built-in authorizer does; a resource URL's audience, RFC 8707,
+    must be ``aud``).
+    """
+    if "aud" in claims:
+        aud = claims["aud"]
+        values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        return all(isinstance(v, str) for v in values) and not wanted.isdisjoint(values)
+    client_id = claims.get("client_id")
+    return client_id_counts and isinstance(client_id, str) and client_id in wanted
 
 
 def _shown_kid(kid: object) -> str | None:
