@@ -201,6 +201,8 @@ TRANSLATED_TYPES = [
     "AWS::IAM::Role",
     "AWS::Lambda::Function",
     "AWS::Logs::LogGroup",
+    "AWS::Logs::MetricFilter",
+    "AWS::Logs::QueryDefinition",
 ]
 MANAGED_STACK_TYPES = ["AWS::S3::Bucket", "AWS::S3::BucketPolicy"]
 
@@ -444,14 +446,19 @@ def excluded(resource_type: str) -> set[str]:
     return {a for e in EXCLUSIONS if e.resource_type == resource_type for a in e.actions}
 
 
-def _log_group_name(logical_id: str, properties: dict[str, Any]) -> str:
-    name = properties.get("LogGroupName")
+def _physical_name(logical_id: str, properties: dict[str, Any], name_property: str) -> str:
+    name = properties.get(name_property)
     if name is None:
         return generated_name(logical_id)
     if isinstance(name, dict):
         name = name["Fn::Sub"].replace("${AWS::StackName}", STACK_NAME)
     assert isinstance(name, str) and "${" not in name, name
     return name
+
+
+def _log_group_targets(logical_id: str, properties: dict[str, Any]) -> dict[str, list[Target]]:
+    log_group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{_physical_name(logical_id, properties, 'LogGroupName')}"
+    return {"log-group": [(log_group, ()), (log_group + ":*", ())]}
 
 
 def _roles_referenced(node: Any, cfn: dict[str, Any]) -> Iterator[str]:
@@ -479,8 +486,17 @@ def targets(
         function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{generated_name(logical_id)}"
         return {"function": [(function, ())], "role": [(role_arn(role_id), TO_LAMBDA)], "object": [(CODE_OBJECT, ())]}
     if resource_type == "AWS::Logs::LogGroup":
-        log_group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{_log_group_name(logical_id, properties)}"
-        return {"log-group": [(log_group, ()), (log_group + ":*", ())]}
+        return _log_group_targets(logical_id, properties)
+    if resource_type == "AWS::Logs::MetricFilter":
+        # A metric filter is no IAM resource of its own: its calls are checked on the log group it reads.
+        group_id = properties["LogGroupName"]["Ref"]
+        group = cfn["Resources"][group_id]
+        assert group["Type"] == "AWS::Logs::LogGroup", group_id
+        return _log_group_targets(group_id, group.get("Properties", {}))
+    if resource_type == "AWS::Logs::QueryDefinition":
+        # IAM has no resource-level permissions for saved queries: Put and DeleteQueryDefinition are
+        # granted on "*" only, whichever log groups the query names.
+        return {}
     if resource_type == "AWS::ApiGatewayV2::Api":
         api = apigateway_arn(f"/apis/{API_ID}")
         roles = sorted(set(_roles_referenced(properties.get("Body", {}), cfn)))
