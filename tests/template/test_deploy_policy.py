@@ -491,18 +491,10 @@ def _roles_referenced(node: Any, cfn: dict[str, Any]) -> Iterator[str]:
             yield from _roles_referenced(value, cfn)
 
 
-def targets(
-    resource_type: str, logical_id: str, resource: dict[str, Any], cfn: dict[str, Any]
-) -> dict[str, list[Target]]:
-    """The ARNs a type's handlers act on, by IAM resource type (as parliament's catalogue names them)."""
-    properties = resource.get("Properties", {})
-    if resource_type == "AWS::IAM::Role":
-        return {"role": [(role_arn(logical_id), ())]}
-    if resource_type == "AWS::Lambda::Function":
-        role_id, attribute = properties["Role"]["Fn::GetAtt"]
-        assert attribute == "Arn"
-        function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{generated_name(logical_id)}"
-        return {"function": [(function, ())], "role": [(role_arn(role_id), TO_LAMBDA)], "object": [(CODE_OBJECT, ())]}
+def _monitoring_targets(
+    resource_type: str, logical_id: str, properties: dict[str, Any], cfn: dict[str, Any]
+) -> dict[str, list[Target]] | None:
+    """targets() of the log groups and of what watches them: metric filters, queries, alarms, dashboards."""
     if resource_type == "AWS::Logs::LogGroup":
         return _log_group_targets(logical_id, properties)
     if resource_type == "AWS::Logs::MetricFilter":
@@ -515,6 +507,28 @@ def targets(
         # IAM has no resource-level permissions for saved queries: Put and DeleteQueryDefinition are
         # granted on "*" only, whichever log groups the query names.
         return {}
+    if resource_type == "AWS::CloudWatch::Alarm":
+        name = _physical_name(logical_id, properties, "AlarmName")
+        return {"alarm": [(f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}", ())]}
+    if resource_type == "AWS::CloudWatch::Dashboard":
+        # Dashboards are global: their ARN has no region.
+        name = _physical_name(logical_id, properties, "DashboardName")
+        return {"dashboard": [(f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{name}", ())]}
+    return None
+
+
+def targets(
+    resource_type: str, logical_id: str, resource: dict[str, Any], cfn: dict[str, Any]
+) -> dict[str, list[Target]]:
+    """The ARNs a type's handlers act on, by IAM resource type (as parliament's catalogue names them)."""
+    properties = resource.get("Properties", {})
+    if resource_type == "AWS::IAM::Role":
+        return {"role": [(role_arn(logical_id), ())]}
+    if resource_type == "AWS::Lambda::Function":
+        role_id, attribute = properties["Role"]["Fn::GetAtt"]
+        assert attribute == "Arn"
+        function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{generated_name(logical_id)}"
+        return {"function": [(function, ())], "role": [(role_arn(role_id), TO_LAMBDA)], "object": [(CODE_OBJECT, ())]}
     if resource_type == "AWS::ApiGatewayV2::Api":
         api = apigateway_arn(f"/apis/{API_ID}")
         roles = sorted(set(_roles_referenced(properties.get("Body", {}), cfn)))
@@ -532,15 +546,11 @@ def targets(
             "AccessLogSettings": [(stage + "/accesslogsettings", ())],
             "Tags": [(apigateway_tags_arn(stage), ())],
         }
-    if resource_type == "AWS::CloudWatch::Alarm":
-        name = _physical_name(logical_id, properties, "AlarmName")
-        return {"alarm": [(f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}", ())]}
-    if resource_type == "AWS::CloudWatch::Dashboard":
-        # Dashboards are global: their ARN has no region.
-        name = _physical_name(logical_id, properties, "DashboardName")
-        return {"dashboard": [(f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{name}", ())]}
     if resource_type in MANAGED_STACK_TYPES:
         return {"bucket": [(BUCKET_ARN, ())]}
+    monitoring = _monitoring_targets(resource_type, logical_id, properties, cfn)
+    if monitoring is not None:
+        return monitoring
     raise AssertionError(f"{resource_type}: add the ARNs its handlers act on to targets()")
 
 
