@@ -212,6 +212,8 @@ TRANSLATED_TYPES = [
     "AWS::Logs::LogGroup",
     "AWS::Logs::MetricFilter",
     "AWS::Logs::QueryDefinition",
+    "AWS::SNS::Subscription",
+    "AWS::SNS::Topic",
 ]
 MANAGED_STACK_TYPES = ["AWS::S3::Bucket", "AWS::S3::BucketPolicy"]
 
@@ -274,6 +276,19 @@ def _exclude(
         resource_type, properties, frozenset(a.lower() for a in actions), reason, property_newer_than_schema
     )
 
+
+# What an in-place update of an AWS::SNS::Subscription can change: every property that is neither
+# create-only nor read-only (a test holds this to the schema).
+SUBSCRIPTION_UPDATABLE = (
+    "DeliveryPolicy",
+    "FilterPolicy",
+    "FilterPolicyScope",
+    "RawMessageDelivery",
+    "RedrivePolicy",
+    "Region",
+    "ReplayPolicy",
+    "SubscriptionRoleArn",
+)
 
 # Reads of the resource itself stay (handlers read the whole model back after writing), and so does
 # everything a delete handler lists for the resource itself (a stuck delete costs more than the grant).
@@ -386,6 +401,35 @@ EXCLUSIONS = [
         "bearer-token ingestion",
         "logs:PutBearerTokenAuthentication",
     ),
+    _exclude(
+        "AWS::SNS::Topic",
+        ("Subscription",),
+        "subscriptions written on the topic itself; the template subscribes with an AWS::SNS::Subscription",
+        "sns:Subscribe",
+        "sns:Unsubscribe",
+    ),
+    _exclude("AWS::SNS::Topic", ("DataProtectionPolicy",), "a data protection policy", "sns:PutDataProtectionPolicy"),
+    _exclude(
+        "AWS::SNS::Topic",
+        ("DeliveryStatusLogging",),
+        "delivery-status logging and its feedback roles",
+        "iam:GetRole",
+        "iam:PassRole",
+    ),
+    _exclude(
+        "AWS::SNS::Subscription",
+        ("SubscriptionRoleArn",),
+        "a Firehose subscription's role",
+        "iam:GetRole",
+        "iam:PassRole",
+    ),
+    _exclude(
+        "AWS::SNS::Subscription",
+        SUBSCRIPTION_UPDATABLE,
+        "every property an update changes in place; TopicArn, Protocol and Endpoint are create-only,"
+        " so changing one replaces the subscription and the update handler never runs",
+        "sns:SetSubscriptionAttributes",
+    ),
     _exclude("AWS::ApiGatewayV2::Api", ("BodyS3Location",), "an OpenAPI body read from S3", "s3:GetObject"),
     _exclude("AWS::IAM::Role", ("ManagedPolicyArns",), "managed policies", "iam:AttachRolePolicy"),
     _exclude(
@@ -479,6 +523,10 @@ def _log_group_targets(logical_id: str, properties: dict[str, Any]) -> dict[str,
     return {"log-group": [(log_group, ()), (log_group + ":*", ())]}
 
 
+def _topic_arn(logical_id: str, properties: dict[str, Any]) -> str:
+    return f"arn:aws:sns:{REGION}:{ACCOUNT}:{_physical_name(logical_id, properties, 'TopicName')}"
+
+
 def _roles_referenced(node: Any, cfn: dict[str, Any]) -> Iterator[str]:
     if isinstance(node, dict):
         target = node.get("Fn::GetAtt")
@@ -494,7 +542,7 @@ def _roles_referenced(node: Any, cfn: dict[str, Any]) -> Iterator[str]:
 def _monitoring_targets(
     resource_type: str, logical_id: str, properties: dict[str, Any], cfn: dict[str, Any]
 ) -> dict[str, list[Target]] | None:
-    """targets() of the log groups and of what watches them: metric filters, queries, alarms, dashboards."""
+    """targets() of the log groups and what watches them: metric filters, queries, alarms, dashboards, topics."""
     if resource_type == "AWS::Logs::LogGroup":
         return _log_group_targets(logical_id, properties)
     if resource_type == "AWS::Logs::MetricFilter":
@@ -514,6 +562,15 @@ def _monitoring_targets(
         # Dashboards are global: their ARN has no region.
         name = _physical_name(logical_id, properties, "DashboardName")
         return {"dashboard": [(f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{name}", ())]}
+    if resource_type == "AWS::SNS::Topic":
+        return {"topic": [(_topic_arn(logical_id, properties), ())]}
+    if resource_type == "AWS::SNS::Subscription":
+        topic_id = properties["TopicArn"]["Ref"]
+        topic = cfn["Resources"][topic_id]
+        assert topic["Type"] == "AWS::SNS::Topic", topic_id
+        # Subscribe carries the protocol as sns:Protocol: the policy allows the template's only.
+        subscribing = (("sns:Protocol", properties["Protocol"]),)
+        return {"topic": [(_topic_arn(topic_id, topic.get("Properties", {})), subscribing)]}
     return None
 
 
@@ -859,6 +916,12 @@ def test_exclusions_cover_only_properties_the_templates_leave_unset(cfn, managed
                 f"{exclusion.resource_type} now sets {path} ({exclusion.reason}):"
                 f" grant {sorted(exclusion.actions)} and drop the exclusion"
             )
+
+
+def test_subscription_exclusion_names_every_property_an_update_changes():
+    subscription = schema("AWS::SNS::Subscription")
+    fixed = {p.rsplit("/", 1)[1] for p in subscription["createOnlyProperties"] + subscription["readOnlyProperties"]}
+    assert set(SUBSCRIPTION_UPDATABLE) == subscription["properties"].keys() - fixed
 
 
 def _schema_has_property(resource_type: str, path: str) -> bool:
