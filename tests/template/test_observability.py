@@ -58,6 +58,13 @@ def test_alarms_go_to_the_topic_given_or_to_one_made_for_the_email(cfn, paramete
         assert resolver.resolve(alarm["Properties"]["OKActions"]) == [action], name
 
 
+def test_the_topic_made_for_alarms_is_one_cloudwatch_can_publish_to(cfn):
+    # CloudWatch alarms cannot publish to a topic under the AWS managed key alias/aws/sns: its key
+    # policy cannot admit cloudwatch.amazonaws.com, so every notification would be dropped.
+    topic = cfn["Resources"]["AlarmTopic"].get("Properties") or {}
+    assert "KmsMasterKeyId" not in topic or "alias/aws/sns" not in json.dumps(topic["KmsMasterKeyId"])
+
+
 def test_each_alarm_says_what_to_check_first_in_a_section_that_exists(cfn):
     troubleshooting = (ROOT / "docs" / "troubleshooting.md").read_text()
     anchors = {_anchor(heading) for heading in re.findall(r"^#+ (.+)$", troubleshooting, flags=re.MULTILINE)}
