@@ -184,8 +184,12 @@ def verify(
     now: float,
     scope_claims: Iterable[str] = ("scope", "scp"),
     required: Mapping[str, Iterable[str]] | None = None,
+    client_id_counts: bool = True,
 ) -> dict[str, Any]:
     """The claims of a token the model accepts; ``Refused`` otherwise.
+
+    ``client_id_counts``: may a token without ``aud`` name its audience in ``client_id`` (API
+    Gateway's rule)? Not for a resource URL (RFC 8707), which must be in ``aud``.
 
     ``issuers``: each accepted issuer and its JWKS document. With one, its keys answer every
     token (iss is checked later, as the built-in authorizer does); with several, the token's
@@ -205,7 +209,7 @@ def verify(
         raise Refused(f"PyJWT: {exc}") from None
     if _strict_json(token.split(".")[1]) != claims:
         raise Refused("payload differs from strict parse")
-    _check_claims(claims, issuer, set(audiences), now)
+    _check_claims(claims, issuer, set(audiences), now, client_id_counts)
     for name, accepted in (required or {}).items():
         value = claims.get(name)
         values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
@@ -256,7 +260,7 @@ def _header_and_key(token: str, jwks: Mapping[str, Any], allowed: set[str]) -> t
     return alg, key
 
 
-def _check_claims(claims: Mapping[str, Any], issuer: str, wanted: set[str], now: float) -> None:
+def _check_claims(claims: Mapping[str, Any], issuer: str, wanted: set[str], now: float, client_id_counts: bool) -> None:
     if claims.get("iss") != issuer:
         raise Refused("issuer")
     exp = claims.get("exp")
@@ -270,7 +274,7 @@ def _check_claims(claims: Mapping[str, Any], issuer: str, wanted: set[str], now:
         values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else None
         if values is None or not all(isinstance(v, str) for v in values) or wanted.isdisjoint(values):
             raise Refused("aud")
-    elif not (isinstance(claims.get("client_id"), str) and claims["client_id"] in wanted):
+    elif not (client_id_counts and isinstance(claims.get("client_id"), str) and claims["client_id"] in wanted):
         raise Refused("client_id")
 
 

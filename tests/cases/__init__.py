@@ -18,9 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from devkit.local.issuer import DevIssuer, new_key, new_rsa_key, public_jwk
 from devkit.tokens import flip_signature
+from tests.support import EVENTS
 
 TABLE = Path(__file__).with_name("jwt_cases.yaml")
 AUDIENCE = "https://api.example.com"
+# Resource routes (RESOURCE_ROUTES): a configured MCP server URL, and the domain the sample
+# event came to (events/authorizer-v2-valid.json), whose URL a route with "" takes as its audience.
+MCP_URL = "https://mcp.example.com/mcp"
+REQUEST_DOMAIN = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
 _EC_KEY = ec.generate_private_key(ec.SECP256R1())
 # Signing modes "es256_key", ..., "eddsa_key": the key CaseIssuer publishes for that algorithm.
 _BY_ALG = {"ES256": "ES256", "ES384": "ES384", "ES512": "ES512", "EDDSA": "EdDSA"}
@@ -87,6 +92,25 @@ class Case:
     expect_builtin: str | None = None
     # "second": the token comes from the second issuer (its iss, its key under a colliding kid).
     issuer: str = "first"
+    # The route key the request matched (the sample event's GET /lambda/test unless set).
+    route: str = "GET /lambda/test"
+
+    @property
+    def request_url(self) -> str:
+        """The URL the row's request came to (what a resource route with "" expects as aud)."""
+        return f"https://{REQUEST_DOMAIN}{self.route.partition(' ')[2]}"
+
+    def http_event(self, header_value: str) -> dict[str, Any]:
+        """The HTTP API 2.0 authorizer event of the row's request, carrying ``header_value``."""
+        event: dict[str, Any] = json.loads((EVENTS / "authorizer-v2-valid.json").read_text())
+        method, _, path = self.route.partition(" ")
+        event["routeKey"] = event["requestContext"]["routeKey"] = self.route
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        event["requestContext"]["http"]["method"] = method
+        event["routeArn"] = event["routeArn"].rsplit("/$default/", 1)[0] + f"/$default/{method}{path}"
+        event["headers"]["authorization"] = header_value
+        event["identitySource"] = [header_value]
+        return event
 
     @property
     def builtin_expect(self) -> str:
@@ -94,7 +118,10 @@ class Case:
 
     def authorizer_env(self, issuer: CaseIssuer) -> dict[str, str]:
         both = f"{issuer.issuer},{issuer.second.issuer}"
-        return {name: value.replace("$both_issuers", both) for name, value in self.authorizer.items()}
+        return {
+            name: value.replace("$both_issuers", both).replace("$mcp_url", MCP_URL)
+            for name, value in self.authorizer.items()
+        }
 
 
 def load_cases() -> list[Case]:
@@ -120,6 +147,8 @@ def _number(text: str) -> int | float:
 
 
 def _resolve(value: Any, issuer: DevIssuer, now: int) -> Any:
+    if isinstance(value, list):
+        return [_resolve(item, issuer, now) for item in value]
     if not isinstance(value, str):
         return value
     if value.startswith("now+"):
@@ -145,6 +174,8 @@ def _resolve(value: Any, issuer: DevIssuer, now: int) -> Any:
         "$lone_surrogate": "JWT\ud800",
         "$first_issuer": issuer.issuer,
         "$second_issuer": issuer.second.issuer if isinstance(issuer, CaseIssuer) else "",
+        "$mcp_url": MCP_URL,
+        "$request_url": f"https://{REQUEST_DOMAIN}/mcp",
     }.get(value, value)
 
 

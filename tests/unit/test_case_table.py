@@ -9,7 +9,7 @@ from types import ModuleType
 import pytest
 
 from tests.cases import Case, CaseIssuer, build_header_value, load_cases
-from tests.support import decision_lines, load_event
+from tests.support import decision_lines
 
 CASES = load_cases()
 
@@ -41,9 +41,7 @@ def test_lambda_authorizer_gives_the_tables_answer(
     # GIVEN the authorizer configured for the row's route scopes and settings, and the row's header
     app = authorizer_for(case.scopes, case.authorizer_env(issuer))
     value = build_header_value(case, issuer)
-    event = load_event("authorizer-v2-valid.json")
-    event["headers"]["authorization"] = value
-    event["identitySource"] = [value]
+    event = case.http_event(value)
 
     # WHEN API Gateway invokes it
     with caplog.at_level(logging.INFO, logger="authorizer"):

@@ -30,9 +30,12 @@ from jwt_authorizer.keys import KeySource
 from jwt_authorizer.policy import ClaimRules, Policy
 from jwt_authorizer.verifier import JwtVerifier, TokenRejected
 from tests import oracle
-from tests.cases import AUDIENCE, RESIGNABLE, CaseIssuer, build_header_value, load_cases
+from tests.cases import AUDIENCE, MCP_URL, REQUEST_DOMAIN, RESIGNABLE, CaseIssuer, build_header_value, load_cases
 
 NOW = float(int(time.time()))
+# The request both are asked about unless a row names its own: the sample event's route and URL.
+ROUTE = "GET /lambda/test"
+URL = f"https://{REQUEST_DOMAIN}/lambda/test"
 CASES = load_cases()
 RSA_ALGORITHMS = frozenset(name for name, algorithm in ALGORITHMS.items() if algorithm.family == "RSA")
 PUBLIC = frozenset(name for name, algorithm in ALGORITHMS.items() if algorithm.kty != "oct")
@@ -58,34 +61,44 @@ class Setup:
         self.algorithms = algorithms
         self.scope_claims = tuple(settings.get("SCOPE_CLAIMS", "scope,scp").split(","))
         self.required: dict[str, list[str]] = json.loads(settings.get("REQUIRED_CLAIMS") or "{}")
+        # Route key -> the audience a resource route wants ("" : the URL the request came to).
+        self.resources: dict[str, str] = json.loads(settings.get("RESOURCE_ROUTES") or "{}")
         self.verifier = JwtVerifier(
             issuers={name: KeySource(issuer=name, algorithms=algorithms) for name in names},
             audiences=None,  # as the Lambda authorizer has it: the policy judges the audience
             algorithms=algorithms,
             clock=lambda: NOW,
         )
-        self.policy = Policy(claims=ClaimRules(self.scope_claims, self.required), audiences=frozenset({AUDIENCE}))
+        self.policy = Policy(
+            claims=ClaimRules(self.scope_claims, self.required),
+            audiences=frozenset({AUDIENCE}),
+            resources=dict(self.resources),
+        )
 
-    def ours(self, header_value: object) -> tuple[Any, ...]:
+    def ours(self, header_value: object, route: str = ROUTE, url: str = URL) -> tuple[Any, ...]:
+        """Our verdict on the request ``route`` (at ``url``): the verifier, then the policy's audience and claims."""
         try:
             verified = self.verifier.verify(bearer_token(header_value))
         except TokenRejected:
             return ("refused",)
         grant = self.policy.grant(verified)
-        if self.policy.refusal(grant) is not None:  # the audience or a required claim fails: no route opens
+        if self.policy.refusal(grant, route, url) is not None:
             return ("refused",)
         return ("accepted", dict(verified.claims), grant.scopes)
 
-    def theirs(self, header_value: object) -> tuple[Any, ...]:
+    def theirs(self, header_value: object, route: str = ROUTE, url: str = URL) -> tuple[Any, ...]:
+        # A resource route wants its own URL in aud, and nothing else (client_id is no stand-in).
+        resource = route in self.resources
         try:
             claims = oracle.verify(
                 oracle.token_from_header(header_value),
                 issuers=self.documents,
-                audiences=[AUDIENCE],
+                audiences=[self.resources[route] or url] if resource else [AUDIENCE],
                 algorithms=self.algorithms,
                 now=NOW,
                 scope_claims=self.scope_claims,
                 required=self.required,
+                client_id_counts=not resource,
             )
         except oracle.Refused:
             return ("refused",)
@@ -98,6 +111,9 @@ def _issuer_of(issuer: CaseIssuer, url: str) -> CaseIssuer:
 
 # Several issuers, permissions granting scopes, a required org_id: every opt-in rule at once.
 RULES = {"ISSUER": "both", "SCOPE_CLAIMS": "scope,scp,permissions", "REQUIRED_CLAIMS": '{"org_id": ["org_abc123"]}'}
+# A resource route with its own URL, and one taking the URL the request came to.
+RESOURCES = {"RESOURCE_ROUTES": json.dumps({"POST /mcp": MCP_URL, "POST /here": ""})}
+HERE = f"https://{REQUEST_DOMAIN}/here"
 
 
 _SETUPS: dict[tuple[frozenset[str], tuple[tuple[str, str], ...]], Setup] = {}
@@ -114,6 +130,7 @@ def setup_for(issuer: CaseIssuer, algorithms: frozenset[str], settings: dict[str
 def setups(issuer: CaseIssuer) -> dict[str, Setup]:
     built = {name: Setup(issuer, algs, {}) for name, algs in ALGORITHM_SETS.items()}
     built["rules"] = Setup(issuer, RSA_ALGORITHMS, RULES)
+    built["resources"] = Setup(issuer, PUBLIC, RESOURCES)
     return built
 
 
@@ -130,8 +147,8 @@ def test_every_row_of_the_case_table_gets_the_same_verdict(issuer, case, algorit
     setup = setup_for(issuer, _row_algorithms(case, algorithms), case.authorizer_env(issuer))
     # Issued at the time both verifiers judge by, however long after collection this runs.
     value = build_header_value(case, issuer, now=int(NOW))
-    verdict = setup.ours(value)
-    assert verdict == setup.theirs(value)
+    verdict = setup.ours(value, case.route, case.request_url)
+    assert verdict == setup.theirs(value, case.route, case.request_url)
     if case.expect == "allow" and (algorithms == "default" or "ALLOWED_ALGORITHMS" in case.authorizer):
         assert verdict[0] == "accepted"  # so the verdicts compared include the claims of accepted tokens
 
@@ -148,8 +165,8 @@ def test_every_rs256_row_signed_with_each_other_algorithm_gets_the_same_verdict(
     # by a stack that allows every public-key algorithm (and, for the opt-in rows, their settings).
     setup = setup_for(issuer, PUBLIC, case.authorizer_env(issuer))
     value = build_header_value(case, issuer, now=int(NOW), algorithm=algorithm)
-    verdict = setup.ours(value)
-    assert verdict == setup.theirs(value)
+    verdict = setup.ours(value, case.route, case.request_url)
+    assert verdict == setup.theirs(value, case.route, case.request_url)
     # Rows whose answer rests on the RSA key or header alone are not about the signature's family.
     if case.expect == "allow" and case.issuer == "first" and not case.header:
         assert verdict[0] == "accepted", "a row allowed under RS256 is allowed under its re-signing"
@@ -212,12 +229,17 @@ def _perturb(  # noqa: C901 - one branch per kind of change
     elif what == "aud":
         claims.pop("aud", None)
         aud: Any = draw(
-            st.sampled_from([[AUDIENCE], ["https://x", AUDIENCE], [], "https://x", [7, AUDIENCE], {}, None])
+            st.sampled_from(
+                [
+                    *([AUDIENCE], ["https://x", AUDIENCE], [], "https://x", [7, AUDIENCE], {}, None),
+                    *(MCP_URL, [AUDIENCE, MCP_URL], MCP_URL + "/", HERE, [HERE, 7], HERE.replace("https", "http")),
+                ]
+            )
         )
         if aud is not None:
             claims["aud"] = aud
         if draw(st.booleans()):
-            claims["client_id"] = draw(st.sampled_from([AUDIENCE, "other", 5]))
+            claims["client_id"] = draw(st.sampled_from([AUDIENCE, "other", 5, MCP_URL, HERE]))
     elif what == "time":
         claims[draw(st.sampled_from(["exp", "nbf", "iat"]))] = draw(st.sampled_from(NUMBERS + ODD))
     elif what == "drop" and claims:
@@ -327,6 +349,8 @@ def test_generated_tokens_get_the_same_verdict_from_both(issuer, setups, data):
     value, must_accept = data.draw(tokens(issuer))
     for name, setup in setups.items():
         assert setup.ours(value) == setup.theirs(value), (name, value)
+    for route, url in (("POST /mcp", URL), ("POST /here", HERE)):
+        assert setups["resources"].ours(value, route, url) == setups["resources"].theirs(value, route, url), route
     if must_accept:
         # Both agreeing is not enough: a clean token must also pass (no "both refuse everything").
         assert setups["every-public"].ours(value)[0] == "accepted", value

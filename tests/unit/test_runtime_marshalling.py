@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.cases import CaseIssuer, build_header_value, load_cases
-from tests.support import ROOT, load_event
+from tests.support import ROOT
 
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 STAGE = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod"
@@ -60,9 +60,9 @@ def test_every_answer_to_every_row_is_sendable_by_the_python313_runtime(
         key = tuple(sorted(settings.items()))
         app = loaded.get(key) or loaded.setdefault(key, load_authorizer(**settings))
         value = build_header_value(case, issuer)
-        http_event = load_event("authorizer-v2-valid.json")
-        http_event["headers"]["authorization"] = value
-        rest_event = {"type": "TOKEN", "authorizationToken": value, "methodArn": f"{STAGE}/GET/lambda/test"}
+        http_event = case.http_event(value)
+        method, _, path = case.route.partition(" ")
+        rest_event = {"type": "TOKEN", "authorizationToken": value, "methodArn": f"{STAGE}/{method}{path}"}
         answers.append((f"{case.id} (HTTP API)", app.handle(http_event)))
         answers.append((f"{case.id} (REST)", app.handle(rest_event)))
     assert runtime_failures(answers) == []
