@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from devkit.bench.__main__ import paired_ratio, rotated
+from devkit.bench.report import paired_ratio, rotated
 from tests.support import ROOT
 
 ENV = dict(os.environ)
