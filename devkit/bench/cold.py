@@ -121,6 +121,7 @@ class Spawner:
 
 
 def cold(issuers: Issuers, python: Path, runs: int) -> list[Row]:
+    _compile(python)
     with tempfile.TemporaryDirectory() as scratch:
         # As deployed: our modules without .pyc (the code directory is read-only in Lambda),
         # dependencies with the .pyc pip wrote when it installed them.
@@ -130,6 +131,17 @@ def cold(issuers: Issuers, python: Path, runs: int) -> list[Row]:
         print(f"cold start: {len(probes)} kinds of process x {runs} runs, interleaved ...", file=sys.stderr, flush=True)
         samples, memory = _run(probes, issuers, python, runs)
     return _cold_rows(samples, memory, runs)
+
+
+def _compile(python: Path) -> None:
+    """Write our modules' .pyc now: the rows "with .pyc" must not depend on the shell's settings.
+
+    A process does not write them when its environment says not to (PYTHONDONTWRITEBYTECODE,
+    which some shells and containers set), and every import would then compile the source.
+    """
+    done = subprocess.run([str(python), "-m", "compileall", "-q", str(AUTHORIZER)], capture_output=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: could not compile {AUTHORIZER}: {done.stdout.decode()[-300:]}")
 
 
 def _probes(issuers: Issuers, py: str, plain: Path) -> dict[str, Probe]:
@@ -156,7 +168,7 @@ def _run(
     order = list(probes)
     spawner = Spawner(python)
     try:
-        for turn in range(-1, runs):  # turn -1 writes the .pyc and warms the page cache; not timed
+        for turn in range(-1, runs):  # turn -1 warms the page cache; not timed
             token = issuers["RS256"].issuer.mint(scopes=["read:test"])  # one per run: ours and Powertools verify it
             for name in rotated(order, max(turn, 0)):
                 probe = probes[name]
