@@ -12,7 +12,7 @@ from devkit.bench.gateway import gateway
 from devkit.bench.issuer import Issuers
 from devkit.bench.packages import package_sizes
 from devkit.bench.report import Row, machine, missed, render
-from devkit.bench.warm import warm
+from devkit.bench.warm import OTHER_ALGORITHMS, warm, warm_algorithm
 
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 PARTS = ("warm", "cold", "gateway", "packages")
@@ -46,6 +46,8 @@ def measured(args: argparse.Namespace, parts: set[str], python: Path | None) -> 
         try:
             if "warm" in parts:
                 sections.append(warm(issuers["RS256"], python, args.rounds, args.per_round, args.profile))
+                for algorithm in OTHER_ALGORITHMS:
+                    sections.append(warm_algorithm(issuers[algorithm], python, args.rounds, args.per_round))
             if "cold" in parts:
                 sections.append(
                     ("Cold start (fresh processes, whole-process wall time)", cold(issuers, python, args.cold_runs))

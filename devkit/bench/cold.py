@@ -27,6 +27,13 @@ FLOOR_IMPORTS = (
     "from cryptography.hazmat.primitives.asymmetric import rsa, padding; "
     "from cryptography.hazmat.primitives import hashes"
 )
+# The same for ES256: cryptography's EC primitives instead of RSA's, and the helper that turns
+# a JWS signature (R || S) into the DER that cryptography verifies.
+FLOOR_IMPORTS_EC = (
+    "import urllib.request, ssl, json, hashlib, base64, logging; "
+    "from cryptography.hazmat.primitives.asymmetric import ec, utils; "
+    "from cryptography.hazmat.primitives import hashes"
+)
 # The floor plus the two fetches any first decision needs, with one TLS context for both.
 FLOOR_FETCH = f"""{FLOOR_IMPORTS}
 import os
@@ -145,13 +152,15 @@ def _compile(python: Path) -> None:
 
 
 def _probes(issuers: Issuers, py: str, plain: Path) -> dict[str, Probe]:
-    env = issuers["RS256"].env()
+    env, es256 = issuers["RS256"].env(), issuers["ES256"].env()
     return {
         "floor": Probe([py, "-c", FLOOR_IMPORTS], env, AUTHORIZER),
         "app": Probe([py, "-c", "import app"], env, AUTHORIZER),
         "app_no_pyc": Probe([py, "-B", "-c", "import app"], env, plain),
         "jwt": Probe([py, "-c", "import jwt"], env, AUTHORIZER),
         "powertools": Probe([py, "-c", POWERTOOLS_IMPORT], env, AUTHORIZER),
+        "floor_ec": Probe([py, "-c", FLOOR_IMPORTS_EC], es256, AUTHORIZER),
+        "app_es256": Probe([py, "-c", "import app"], es256, AUTHORIZER),
         "floor_fetch": Probe([py, "-c", FLOOR_FETCH], env, AUTHORIZER, decides=True),
         "first": Probe([py, "-c", OUR_FIRST], env, AUTHORIZER, decides=True),
         "first_no_pyc": Probe([py, "-B", "-c", OUR_FIRST], env, plain, decides=True),
@@ -198,6 +207,10 @@ def _cold_rows(samples: dict[str, list[float]], memory: dict[str, list[float]], 
         row("  import, our modules without .pyc (as deployed)", "app_no_pyc", "floor"),
         row("  import jwt (PyJWT 2.15.1; information only)", "jwt", "floor"),
         row("import Powertools JWTVerifier (auth_alpha.jwt)", "powertools", "floor"),
+        row("floor process, ES256: stdlib + cryptography EC imports", "floor_ec", "floor_ec"),
+        row(
+            "import the authorizer (app), ES256 configuration (ALLOWED_ALGORITHMS=ES256)", "app_es256", "floor_ec", 1.15
+        ),
         row("floor: process start → discovery + JWKS over TLS (urllib.request)", "floor_fetch", "floor_fetch"),
         row("process start → first decision, ours (discovery + JWKS over TLS)", "first", "floor_fetch", 1.2),
         row("  first decision, our modules without .pyc (as deployed)", "first_no_pyc", "floor_fetch"),

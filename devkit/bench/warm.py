@@ -1,8 +1,10 @@
 """Warm decisions: the handler, the decision and Powertools' verify against a bare cryptography verify.
 
-This process (``.venv``, PyJWT) mints the tokens; one ``.venv-bench`` process
+This process (``.venv``, PyJWT) mints the tokens; one ``.venv-bench`` process per algorithm
 (``python -m devkit.bench.warm``, in the function's code directory) measures them, with
-Lambda's runtime logging, and answers its rows as JSON.
+Lambda's runtime logging, and answers its rows as JSON. RS256 gets every pass; ES256 and EdDSA
+(each an issuer of its own and ``ALLOWED_ALGORITHMS`` set to it) the handler with its decision
+line written, against their own floor.
 
 The child's imports stay within .venv-bench (the stdlib, cryptography, ``devkit.bench.report``).
 """
@@ -28,8 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from devkit.bench import AUTHORIZER, ROOT
 from devkit.bench.report import Row, count_row, faster_row, paired_ratio, percentile, ratio_row, rotated
@@ -47,7 +51,13 @@ RUNTIME_LOG_LEVEL = "INFO"
 # Algorithm -> what its floor does: one bare cryptography verify, nothing a JWS adds around it.
 FLOORS = {
     "RS256": "RSA-2048 PKCS#1 v1.5 SHA-256 verify",
+    # A JWS carries R || S (P1363); cryptography verifies DER. The conversion is the verifier's
+    # own work, so the floor gets its signatures converted beforehand.
+    "ES256": "ECDSA P-256 SHA-256 verify, signature converted to DER beforehand",
+    "EdDSA": "Ed25519 verify",
 }
+# Algorithms measured with the handler against their floor only, beside RS256's every pass.
+OTHER_ALGORITHMS = ("ES256", "EdDSA")
 UNIQUE_GOAL = 3.0
 
 
@@ -67,6 +77,16 @@ def warm(issuer: TlsIssuer, python: Path, rounds: int, per_round: int, profile: 
     }
     answer, rows = _measure(issuer, python, request)
     return f"Warm decisions (one process; decision line by {answer['formatter']})", rows
+
+
+def warm_algorithm(issuer: TlsIssuer, python: Path, rounds: int, per_round: int) -> tuple[str, list[Row]]:
+    """Another algorithm's issuer: unique tokens through the handler vs that algorithm's floor."""
+    mint = _minter(issuer)
+    print(f"minting {rounds * per_round + 1} {issuer.algorithm} tokens ...", file=sys.stderr, flush=True)
+    request = {"first": mint(), "rounds": [[mint() for _ in range(per_round)] for _ in range(rounds)]}
+    _, rows = _measure(issuer, python, request)
+    algorithm = issuer.algorithm
+    return f"Warm decisions, an {algorithm} issuer (ALLOWED_ALGORITHMS={algorithm}; one process, line as above)", rows
 
 
 def _minter(issuer: TlsIssuer) -> Callable[[], str]:
@@ -92,7 +112,8 @@ def _measure(issuer: TlsIssuer, python: Path, request: dict[str, Any]) -> tuple[
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     rows = [Row(**row) for row in answer["rows"]]
     ours = issuer.fetches()["ours"] - before["ours"]
-    rows.append(count_row(f"JWKS fetches for {answer['decisions']} decisions (ours)", ours, 1))
+    prefix = "" if issuer.algorithm == "RS256" else f"{issuer.algorithm}: "
+    rows.append(count_row(f"{prefix}JWKS fetches for {answer['decisions']} decisions (ours)", ours, 1))
     return answer, rows
 
 
@@ -108,16 +129,21 @@ def child() -> int:
         # After the runtime's logging, as in Lambda: the runtime sets it up, then imports the handler.
         import app
 
-        powertools = _powertools()
+        powertools = _powertools() if algorithm == "RS256" else None
         # The first decision fetches discovery + JWKS; Powertools' first verify fetches its own.
         if not app.lambda_handler(v2_event(request["first"]), None)["isAuthorized"]:
             raise SystemExit("bench: the authorizer denied a valid token; check ISSUER/AUDIENCE")
         passes = _WarmPasses(app, floor_verify(algorithm, public_key), algorithm, sink_path)
-        powertools.verify(request["first"])
-        rounds = zip(request["rounds"], request["repeated"], request["rounds_below_info"], strict=True)
-        for turn, (tokens, again, others) in enumerate(rounds):
-            passes.take_turns(turn, passes.every_pass(powertools, tokens, again, others))
-        rows, decisions = passes.rs256_rows()
+        if powertools is not None:
+            powertools.verify(request["first"])
+            rounds = zip(request["rounds"], request["repeated"], request["rounds_below_info"], strict=True)
+            for turn, (tokens, again, others) in enumerate(rounds):
+                passes.take_turns(turn, passes.every_pass(powertools, tokens, again, others))
+            rows, decisions = passes.rs256_rows()
+        else:
+            for turn, tokens in enumerate(request["rounds"]):
+                passes.take_turns(turn, passes.handler_only(tokens))
+            rows, decisions = passes.algorithm_rows()
         if request.get("profile"):
             _profile(app, [v2_event(token) for token in request["profile"]])
     print(
@@ -138,15 +164,25 @@ def floor_verify(algorithm: str, key: Any) -> Callable[[tuple[bytes, bytes]], No
     if algorithm == "RS256" and isinstance(key, RSAPublicKey):
         pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
         return lambda signed: key.verify(signed[1], signed[0], pkcs1, sha256)
+    if algorithm == "ES256" and isinstance(key, ec.EllipticCurvePublicKey):
+        ecdsa = ec.ECDSA(hashes.SHA256())
+        return lambda signed: key.verify(signed[1], signed[0], ecdsa)
+    if algorithm == "EdDSA" and isinstance(key, Ed25519PublicKey):
+        return lambda signed: key.verify(signed[1], signed[0])
     raise SystemExit(f"bench: no floor for {algorithm} with a {type(key).__name__}")
 
 
 def floor_inputs(algorithm: str, tokens: Iterable[str]) -> list[tuple[bytes, bytes]]:
-    """Each token's signing input and signature."""
+    """Each token's signing input and signature, ES256's already in DER (RFC 7518 3.4's R || S)."""
     signed = []
     for token in tokens:
         head, body, sig = token.split(".")
-        signed.append((f"{head}.{body}".encode(), _b64(sig)))
+        signature = _b64(sig)
+        if algorithm == "ES256":
+            half = len(signature) // 2
+            r, s = int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
+            signature = encode_dss_signature(r, s)
+        signed.append((f"{head}.{body}".encode(), signature))
     return signed
 
 
@@ -278,6 +314,13 @@ class _WarmPasses:
             (self.timed, "decide", self.decide, [f"Bearer {again}"] * len(tokens)),
         ]
 
+    def handler_only(self, tokens: list[str]) -> list[Pass]:
+        """Another algorithm's passes: its floor, and unique tokens through the handler, line written."""
+        return [
+            (self.timed, "floor", self.floor, floor_inputs(self.algorithm, tokens)),
+            (self.logged, "unique", self.handle, [v2_event(t) for t in tokens]),
+        ]
+
     def take_turns(self, turn: int, passes: list[Pass]) -> None:
         # The floor and each peer take turns, block by block, in an order that moves each time.
         size = len(passes[0][3])
@@ -356,6 +399,24 @@ class _WarmPasses:
         # Ours decided the first token, then five kinds of pass per round; Powertools is not counted.
         ours = ("unique", "below_info", "repeated", "quiet", "decide")
         return rows, 1 + sum(len(samples[kind]) for kind in ours)
+
+    def algorithm_rows(self) -> tuple[list[Row], int]:
+        self._checked()
+        name = self.algorithm
+        rows = [
+            self._floor_row(),
+            ratio_row(
+                f"handler end to end, unique valid {name} tokens, decision line written as JSON",
+                self.samples["unique"],
+                self.ratio("unique"),
+                "µs",
+                UNIQUE_GOAL,
+            ),
+            count_row(
+                f"{name}: decision lines the runtime's handler wrote, of {self.expected}", self.written, self.expected
+            ),
+        ]
+        return rows, 1 + len(self.samples["unique"])
 
 
 def _profile(app: Any, events: list[dict[str, Any]]) -> None:
