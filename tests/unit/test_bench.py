@@ -119,7 +119,7 @@ def test_cold_rows_are_reported_against_both_floor_processes():
             "import, our modules without .pyc (as deployed)",
             "import jwt",
             "import Powertools JWTVerifier",
-            "floor process, ES256: stdlib + cryptography EC imports",
+            "floor process, ES256: stdlib + cryptography EC imports, ECDSA(SHA256()) made",
             "import the authorizer (app), ES256 configuration (ALLOWED_ALGORITHMS=ES256)",
             "floor: process start → discovery + JWKS over TLS",
             "process start → first decision, ours",
