@@ -196,10 +196,15 @@ start-api: build-local ## sam local start-api on API_PORT (JWT routes are NOT ch
 # ---------------------------------------------------------------- measure
 # The bench's peer (Powertools) and Lambda's runtime log formatter, with the authorizer's own pins:
 # an environment of their own, so neither ever reaches .venv or a function's requirements.
-.venv-bench/.installed: requirements-bench.txt src/authorizer/requirements.txt
+.venv-bench/.installed: requirements-bench.txt src/authorizer/requirements.txt pyproject.toml
 	python3 -m venv .venv-bench
 	.venv-bench/bin/pip install --quiet --upgrade pip
 	.venv-bench/bin/pip install --quiet -r requirements-bench.txt
+	# The project, editable, for the warm child's `python -m devkit.bench...`; it runs in the
+	# function's code directory, which gives it `app` and jwt_authorizer as Lambda's /var/task does.
+	# Compat mode is a plain path line: the default's import hook would import pathlib (and re)
+	# at every interpreter start, and so into every cold-start process the bench times.
+	.venv-bench/bin/pip install --quiet --no-deps --config-settings editable_mode=compat -e .
 	touch $@
 
 .PHONY: bench

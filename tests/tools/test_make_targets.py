@@ -22,10 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devkit.deploy.__main__ import FIRST_DEPLOY_WITHOUT_TERMINAL
+from devkit.jwks_server import JwksServer, running
 from devkit.local.issuer import new_rsa_key, public_jwk
 from devkit.parameters import ParameterError, format_override, parse_overrides
 from devkit.tls import LocalCA
-from tests.jwks_server import FaultyJwksServer, running
 from tests.support import ROOT
 
 FAKE_SAM = Path(__file__).with_name("fake_sam.py")
@@ -164,7 +164,7 @@ def test_without_a_saved_region_delete_leaves_it_to_the_aws_configuration():
 @pytest.fixture(scope="module")
 def tls_issuer() -> Iterator[tuple[str, LocalCA]]:
     ca = LocalCA()
-    with running(FaultyJwksServer({"keys": [public_jwk(new_rsa_key(), "k1")]}, tls=ca)) as server:
+    with running(JwksServer({"keys": [public_jwk(new_rsa_key(), "k1")]}, tls=ca)) as server:
         yield server.issuer, ca
 
 

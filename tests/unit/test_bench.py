@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from devkit.bench.__main__ import paired_ratio, rotated
+from devkit.bench.report import paired_ratio, rotated
 from tests.support import ROOT
 
 ENV = dict(os.environ)
@@ -67,6 +67,8 @@ def test_warm_rows_are_reported_with_ratios_to_the_floor_and_powertools_beside()
     table = bench("--only", "warm", "--rounds", "2", "--per-round", "20", "--smoke")
     assert table.startswith("machine: ") and "CPUs" in table.splitlines()[0] and "Powertools 3.37.0" in table
     assert "decision line by awslambdaric" in table  # the runtime's own JSON formatter, named
+    assert "**Warm decisions, an ES256 issuer (ALLOWED_ALGORITHMS=ES256;" in table
+    assert "**Warm decisions, an EdDSA issuer (ALLOWED_ALGORITHMS=EdDSA;" in table
     rows = table_rows(table)
     assert_reported(
         rows,
@@ -81,14 +83,29 @@ def test_warm_rows_are_reported_with_ratios_to_the_floor_and_powertools_beside()
             "decision, one repeated token (decide",
             "decision lines the runtime's handler wrote, of 80",
             "JWKS fetches for 201 decisions",
+            "floor: ECDSA P-256 SHA-256 verify, signature converted to DER beforehand",
+            "handler end to end, unique valid ES256 tokens, decision line written as JSON",
+            "ES256: decision lines the runtime's handler wrote, of 40",
+            "ES256: JWKS fetches for 41 decisions (ours)",
+            "floor: Ed25519 verify",
+            "handler end to end, unique valid EdDSA tokens, decision line written as JSON",
+            "EdDSA: decision lines the runtime's handler wrote, of 40",
+            "EdDSA: JWKS fetches for 41 decisions (ours)",
         ],
     )
-    assert rows["floor: RSA-2048 PKCS#1 v1.5 SHA-256 verify"][3] == "1.00x"
+    for name, cells in rows.items():
+        if name.startswith("floor: "):
+            assert cells[3] == "1.00x", cells
     assert "moonshot ≤ 2.0x" in rows["handler end to end, unique valid tokens, decision line written as JSON"][4]
     assert "ours ≥ 3.0x faster" in next(cells[4] for name, cells in rows.items() if name.startswith("Powertools"))
     # Every decision's line reached the runtime's handler, and the keys were fetched once.
     assert rows["decision lines the runtime's handler wrote, of 80"][1:2] == ["80"]
     assert rows["JWKS fetches for 201 decisions (ours)"][1] == "1"
+    for name in ("ES256", "EdDSA"):
+        handler = rows[f"handler end to end, unique valid {name} tokens, decision line written as JSON"]
+        assert handler[3].endswith("x") and "≤ 3.0x" in handler[4], handler
+        assert rows[f"{name}: decision lines the runtime's handler wrote, of 40"][1] == "40"
+        assert rows[f"{name}: JWKS fetches for 41 decisions (ours)"][1] == "1"
 
 
 @needs_bench_venv
@@ -102,6 +119,8 @@ def test_cold_rows_are_reported_against_both_floor_processes():
             "import, our modules without .pyc (as deployed)",
             "import jwt",
             "import Powertools JWTVerifier",
+            "floor process, ES256: stdlib + cryptography EC imports, ECDSA(SHA256()) made",
+            "import the authorizer (app), ES256 configuration (ALLOWED_ALGORITHMS=ES256)",
             "floor: process start → discovery + JWKS over TLS",
             "process start → first decision, ours",
             "first decision, our modules without .pyc (as deployed)",
@@ -114,16 +133,26 @@ def test_cold_rows_are_reported_against_both_floor_processes():
     for cells in rows.values():
         assert cells[3].endswith("x"), f"row {cells[0]!r} lacks its ratio to a floor of this run"
     assert "≤ 1.15x" in rows["import the authorizer (app), whole process"][4]
+    assert "≤ 1.15x" in rows["import the authorizer (app), ES256 configuration (ALLOWED_ALGORITHMS=ES256)"][4]
     assert "≤ 1.2x" in rows["process start → first decision, ours (discovery + JWKS over TLS)"][4]
     assert "ours ≥ 1.5x faster" in rows["process start → first verified token, Powertools JWTVerifier"][4]
 
 
 def test_gateway_rows_are_reported():
     rows = table_rows(bench("--only", "gateway", "--gateway-requests", "20", "--smoke"))
-    names = list(rows)
-    assert sum(n.startswith("Lambda authorizer") for n in names) == 2
-    assert any(n.startswith("public route") for n in names)
-    assert any(n.startswith("built-in JWT authorizer") for n in names)
+    assert_reported(
+        rows,
+        [
+            "public route (/health): ",
+            "built-in JWT authorizer emulation (/test): ",
+            "Lambda authorizer, cached answer (/lambda/test): ",
+            "Lambda authorizer, new token each request: ",
+        ],
+    )
+    for name, cells in rows.items():
+        assert name.endswith(" req/s") and cells[1].endswith(" ms") and cells[2].endswith(" ms"), cells
+    new_token = next(cells for name, cells in rows.items() if name.startswith("Lambda authorizer, new token"))
+    assert "p50 < 5 ms" in new_token[4]
 
 
 def kilobytes(cell: str) -> float:

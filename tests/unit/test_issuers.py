@@ -18,11 +18,11 @@ from typing import Any
 import jwt
 import pytest
 
+from devkit.jwks_server import JwksServer, running
 from devkit.local.issuer import new_rsa_key, public_jwk
 from jwt_authorizer.keys import KeySource
 from jwt_authorizer.settings import parse_required_claims
 from jwt_authorizer.verifier import JwtVerifier, TokenRejected, VerifiedCache
-from tests.jwks_server import FaultyJwksServer, running
 from tests.support import AUTHORIZER_DIR, ROOT, FakeClock, WallClock, decision_lines, load_event
 
 AUDIENCE = "https://api.example.com"
@@ -31,10 +31,10 @@ KID = "shared-kid"  # both issuers publish their own key under this kid
 
 
 @pytest.fixture
-def two_issuers() -> Iterator[tuple[FaultyJwksServer, FaultyJwksServer]]:
+def two_issuers() -> Iterator[tuple[JwksServer, JwksServer]]:
     with (
-        running(FaultyJwksServer({"keys": [public_jwk(KEY_A, KID)]})) as a,
-        running(FaultyJwksServer({"keys": [public_jwk(KEY_B, KID)]})) as b,
+        running(JwksServer({"keys": [public_jwk(KEY_A, KID)]})) as a,
+        running(JwksServer({"keys": [public_jwk(KEY_B, KID)]})) as b,
     ):
         yield a, b
 
@@ -48,7 +48,7 @@ def token(iss: object, key: Any = KEY_A, lifetime: int = 600, **claims: Any) -> 
     return jwt.api_jws.encode(json.dumps(payload).encode(), key, algorithm="RS256", headers={"kid": KID})
 
 
-def verifier(a: FaultyJwksServer, b: FaultyJwksServer) -> JwtVerifier:
+def verifier(a: JwksServer, b: JwksServer) -> JwtVerifier:
     sources = {server.issuer: KeySource(issuer=server.issuer, cooldown=0, clock=FakeClock()) for server in (a, b)}
     return JwtVerifier(issuers=sources, audiences=[AUDIENCE])
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from devkit.jwks_server import JwksServer, running
 from devkit.local.issuer import new_rsa_key, public_jwk
 from devkit.tls import LocalCA
 from jwt_authorizer import keys as jwks
 from jwt_authorizer.algorithms import VerificationKey
 from jwt_authorizer.keys import KeySource, discovery_url, parse_jwks
 from jwt_authorizer.verifier import TokenRejected
-from tests.jwks_server import FaultyJwksServer, running
 from tests.support import FakeClock, free_port
 
 KEY_A, KEY_B = new_rsa_key(), new_rsa_key()
@@ -35,7 +35,7 @@ def lookup(source: KeySource, kid: str) -> VerificationKey | None:
 
 @pytest.fixture
 def server():
-    with running(FaultyJwksServer(JWKS_A)) as srv:
+    with running(JwksServer(JWKS_A)) as srv:
         yield srv
 
 
@@ -151,8 +151,8 @@ def tls_ca(monkeypatch: pytest.MonkeyPatch) -> LocalCA:
 def test_a_redirect_to_plain_http_is_never_followed(tls_ca: LocalCA):
     # GIVEN an https key URL that answers 302 with a plain-http URL serving an attacker's key
     with (
-        running(FaultyJwksServer({"keys": [public_jwk(KEY_B, "b")]})) as plain,
-        running(FaultyJwksServer(JWKS_A, tls=tls_ca)) as secure,
+        running(JwksServer({"keys": [public_jwk(KEY_B, "b")]})) as plain,
+        running(JwksServer(JWKS_A, tls=tls_ca)) as secure,
     ):
         clock = FakeClock()
         source = KeySource(issuer=secure.issuer, jwks_uri=secure.jwks_uri, cooldown=5, max_age=10, clock=clock)

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from devkit.jwks_server import JwksServer, running
 from devkit.local.issuer import new_rsa_key, public_jwk
 from devkit.tls import LocalCA
 from jwt_authorizer.keys import discovery_url
-from tests.jwks_server import FaultyJwksServer, running
 from tests.support import ROOT, free_port
 
 AUDIENCE = "https://api.example.com"
@@ -46,8 +46,8 @@ def ca() -> LocalCA:
 
 
 @pytest.fixture
-def issuer(ca: LocalCA) -> Iterator[FaultyJwksServer]:
-    with running(FaultyJwksServer(TWO_RSA_KEYS, tls=ca)) as server:
+def issuer(ca: LocalCA) -> Iterator[JwksServer]:
+    with running(JwksServer(TWO_RSA_KEYS, tls=ca)) as server:
         yield server
 
 
@@ -73,14 +73,14 @@ def failure(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
     return line.removeprefix("preflight: error: ")
 
 
-def test_a_good_issuer_is_one_ok_line(ca: LocalCA, issuer: FaultyJwksServer):
+def test_a_good_issuer_is_one_ok_line(ca: LocalCA, issuer: JwksServer):
     result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == f"issuer {issuer.issuer} checked: discovery matches, 2 signing keys for RS256\n"
     assert issuer.requests == [DISCOVERY, "/jwks.json"]
 
 
-def test_a_missing_trailing_slash_fails_and_shows_the_right_issuer(ca: LocalCA, issuer: FaultyJwksServer):
+def test_a_missing_trailing_slash_fails_and_shows_the_right_issuer(ca: LocalCA, issuer: JwksServer):
     # Auth0's iss ends in "/": without it, every token is a 401 after the deploy.
     assert issuer.issuer == issuer.base_url + "/"
     result = preflight(ca, "--issuer", issuer.base_url, "--audience", AUDIENCE)
@@ -89,7 +89,7 @@ def test_a_missing_trailing_slash_fails_and_shows_the_right_issuer(ca: LocalCA, 
     )
 
 
-def test_a_different_issuer_in_discovery_fails(ca: LocalCA, issuer: FaultyJwksServer):
+def test_a_different_issuer_in_discovery_fails(ca: LocalCA, issuer: JwksServer):
     issuer.issuer = "https://elsewhere.example/"
     result = preflight(ca, "--issuer", issuer.base_url + "/", "--audience", AUDIENCE)
     assert failure(result) == (
@@ -100,7 +100,7 @@ def test_a_different_issuer_in_discovery_fails(ca: LocalCA, issuer: FaultyJwksSe
 
 @pytest.mark.parametrize(("flag", "variable"), [("--issuer", "ISSUER"), ("--audience", "AUDIENCE")])
 @pytest.mark.parametrize("empty", ["", "  "])
-def test_an_empty_issuer_or_audience_is_refused_first(ca: LocalCA, issuer: FaultyJwksServer, flag, variable, empty):
+def test_an_empty_issuer_or_audience_is_refused_first(ca: LocalCA, issuer: JwksServer, flag, variable, empty):
     given = {"--issuer": issuer.issuer, "--audience": AUDIENCE, flag: empty}
     result = preflight(ca, *[part for pair in given.items() for part in pair])
     assert failure(result).startswith(f"{variable} is empty: ")
@@ -115,7 +115,7 @@ def test_an_unreachable_issuer_names_the_url_and_why(ca: LocalCA):
     )
 
 
-def test_an_untrusted_certificate_says_so(ca: LocalCA, issuer: FaultyJwksServer):
+def test_an_untrusted_certificate_says_so(ca: LocalCA, issuer: JwksServer):
     result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE, trust=False)
     message = failure(result)
     assert message.startswith(f"cannot read the issuer's discovery document at {discovery_url(issuer.issuer)}: ")
@@ -123,7 +123,7 @@ def test_an_untrusted_certificate_says_so(ca: LocalCA, issuer: FaultyJwksServer)
 
 
 @pytest.mark.parametrize(("mode", "why"), [("500", "HTTP 500 from"), ("garbage", "invalid JSON at")])
-def test_a_failing_discovery_document_names_the_url(ca: LocalCA, issuer: FaultyJwksServer, mode, why):
+def test_a_failing_discovery_document_names_the_url(ca: LocalCA, issuer: JwksServer, mode, why):
     # The stub answers any path but its root discovery document as it answers for keys, so an
     # issuer with a path gets the fault on its discovery document.
     issuer.mode = mode
@@ -133,13 +133,13 @@ def test_a_failing_discovery_document_names_the_url(ca: LocalCA, issuer: FaultyJ
 
 
 @pytest.mark.parametrize(("mode", "why"), [("500", "HTTP 500 from"), ("garbage", "invalid JSON at")])
-def test_failing_keys_name_the_url(ca: LocalCA, issuer: FaultyJwksServer, mode, why):
+def test_failing_keys_name_the_url(ca: LocalCA, issuer: JwksServer, mode, why):
     issuer.mode = mode
     result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE)
     assert failure(result) == f"cannot read the issuer's signing keys: {why} {issuer.jwks_uri}"
 
 
-def test_a_discovery_document_without_jwks_uri_fails(ca: LocalCA, issuer: FaultyJwksServer):
+def test_a_discovery_document_without_jwks_uri_fails(ca: LocalCA, issuer: JwksServer):
     issuer.discovery_override = {"issuer": issuer.issuer}
     result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE)
     url = discovery_url(issuer.issuer)
@@ -197,13 +197,13 @@ def test_the_auth0_hint_is_given_for_auth0_issuers_only(issuer, auth0):
     assert ("Auth0 shows the API's algorithm" in _no_fit(issuer, "https://x/jwks", keys, "RS256")) is auth0
 
 
-def test_keys_the_authorizer_would_skip_say_why(ca: LocalCA, issuer: FaultyJwksServer):
+def test_keys_the_authorizer_would_skip_say_why(ca: LocalCA, issuer: JwksServer):
     issuer.jwks = {"keys": [{**public_jwk(new_rsa_key(), "enc-1"), "use": "enc"}]}
     message = failure(preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE))
     assert message == f"no usable signing key at {issuer.jwks_uri}: enc-1: use 'enc' is not sig"
 
 
-def test_the_ok_line_mentions_keys_the_authorizer_would_skip(ca: LocalCA, issuer: FaultyJwksServer):
+def test_the_ok_line_mentions_keys_the_authorizer_would_skip(ca: LocalCA, issuer: JwksServer):
     issuer.jwks = {"keys": [public_jwk(new_rsa_key(), "a"), {**public_jwk(new_rsa_key(), "enc-1"), "use": "enc"}]}
     result = preflight(ca, "--issuer", issuer.issuer, "--audience", AUDIENCE)
     assert (result.returncode, result.stderr) == (0, "")
@@ -220,7 +220,7 @@ def test_skip_issuer_check_fetches_nothing(ca: LocalCA):
     assert result.stdout == f"parameters valid; issuer https://127.0.0.1:{port}/ not checked (SKIP_ISSUER_CHECK=1)\n"
 
 
-def test_skip_issuer_check_makes_no_request_even_to_a_live_issuer(ca: LocalCA, issuer: FaultyJwksServer):
+def test_skip_issuer_check_makes_no_request_even_to_a_live_issuer(ca: LocalCA, issuer: JwksServer):
     result = preflight(ca, "--issuer", issuer.base_url, "--audience", AUDIENCE, SKIP_ISSUER_CHECK="1")
     assert result.returncode == 0, result.stderr
     assert issuer.requests == []
@@ -238,7 +238,7 @@ def test_skip_issuer_check_makes_no_request_even_to_a_live_issuer(ca: LocalCA, i
     ],
 )
 def test_a_bad_parameter_fails_by_name_before_anything_is_fetched(
-    ca: LocalCA, issuer: FaultyJwksServer, args: list[str], start: str
+    ca: LocalCA, issuer: JwksServer, args: list[str], start: str
 ):
     given = ["--issuer", issuer.issuer, "--audience", AUDIENCE, *args]
     assert failure(preflight(ca, *given)).startswith(start)
@@ -251,9 +251,9 @@ def test_bad_usage_is_one_line_and_exit_2(ca: LocalCA):
     )
 
 
-def test_additional_issuers_are_checked_too(ca: LocalCA, issuer: FaultyJwksServer):
+def test_additional_issuers_are_checked_too(ca: LocalCA, issuer: JwksServer):
     # The Lambda authorizer's AdditionalIssuers: a typo there would deny every token of that issuer.
-    with running(FaultyJwksServer(TWO_RSA_KEYS, tls=ca)) as second:
+    with running(JwksServer(TWO_RSA_KEYS, tls=ca)) as second:
         good = preflight(
             ca, "--issuer", issuer.issuer, "--audience", AUDIENCE, "--parameter", f"AdditionalIssuers={second.issuer}"
         )

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import jwt
 import pytest
 
+from devkit.jwks_server import JwksServer, running
 from devkit.local.issuer import new_rsa_key, public_jwk
 from jwt_authorizer.algorithms import verifiers
 from jwt_authorizer.authorizer import Authorizer
@@ -18,7 +19,6 @@ from jwt_authorizer.jose import HeaderCache
 from jwt_authorizer.keys import KeySource
 from jwt_authorizer.settings import Settings
 from jwt_authorizer.verifier import JwtVerifier, TokenRejected, VerifiedCache, token_digest
-from tests.jwks_server import FaultyJwksServer, running
 from tests.support import WallClock
 
 KEY_A, KEY_B = new_rsa_key(), new_rsa_key()
@@ -39,7 +39,7 @@ class CountingSignatureCheck:
 
 @pytest.fixture
 def server():
-    with running(FaultyJwksServer({"keys": [public_jwk(KEY_A, "a")]})) as srv:
+    with running(JwksServer({"keys": [public_jwk(KEY_A, "a")]})) as srv:
         yield srv
 
 
