@@ -9,8 +9,9 @@ write: ``AWS::Serverless::HttpApi`` (``Auth``, ``DefinitionBody``, ``CorsConfigu
 - E9102 an authorizer that would receive CORS preflight requests;
 - E9103 a cached Lambda authorizer without identity sources, or with per-route rules
   (``ROUTE_SCOPES`` giving some route other scopes than ``REQUIRED_SCOPES``, as the
-  authorizer's own ``ScopeRules.route_specific`` decides) but no ``$context.routeKey`` in its
-  cache key;
+  authorizer's own ``ScopeRules.route_specific`` decides, or any ``RESOURCE_ROUTES``) but no
+  ``$context.routeKey`` in its cache key, or a resource route whose audience is the URL the
+  request came to but no ``$context.domainName`` in it;
 - E9104 an issuer that cannot match a token's ``iss`` (not https, whitespace, an Auth0
   issuer without its trailing slash).
 """
@@ -24,7 +25,7 @@ from typing import Any, ClassVar, NamedTuple
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
 from jwt_authorizer.policy import ScopeRules
-from jwt_authorizer.settings import SettingError, parse_route_scopes, parse_scopes
+from jwt_authorizer.settings import SettingError, parse_resource_routes, parse_route_scopes, parse_scopes
 
 Path = tuple[Any, ...]
 FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
@@ -369,11 +370,41 @@ class AuthorizerCacheKey(CloudFormationLintRule):
                     s == "$context.routeKey" for s in authorizer.identity_sources
                 ):
                     message = (
-                        f"authorizer {authorizer.name} has per-route rules (ROUTE_SCOPES) and a result cache, but "
+                        f"authorizer {authorizer.name} has per-route rules (ROUTE_SCOPES or RESOURCE_ROUTES) and a "
+                        "result cache, but "
                         f"$context.routeKey is not in its identity sources: an allow for one route would open another"
                     )
                     matches.append(RuleMatch(list(authorizer.path), message))
+                elif self._audience_from_domain(cfn, authorizer.function) and not any(
+                    s == "$context.domainName" for s in authorizer.identity_sources
+                ):
+                    message = (
+                        f"authorizer {authorizer.name} has a resource route whose audience is the URL the request "
+                        'came to (RESOURCE_ROUTES "") and a result cache, but $context.domainName is not in its '
+                        "identity sources: an allow on one domain would open the route on another"
+                    )
+                    matches.append(RuleMatch(list(authorizer.path), message))
         return matches
+
+    @staticmethod
+    def _resource_routes(cfn: Any, function: str | None) -> list[dict[str, str] | None]:
+        """The function's RESOURCE_ROUTES, parsed as the authorizer parses them; None where the value
+        is not known here (an intrinsic, a parameter without a default) or would be refused."""
+        if function is None:
+            return []
+        props = cfn.template["Resources"][function].get("Properties") or {}
+        variables = (props.get("Environment") or {}).get("Variables") or {}
+        found: list[dict[str, str] | None] = []
+        for value in parameter_values(cfn, variables.get("RESOURCE_ROUTES", "")):
+            try:
+                found.append(dict(parse_resource_routes(value)) if isinstance(value, str) else None)
+            except SettingError:
+                found.append(None)
+        return found
+
+    @classmethod
+    def _audience_from_domain(cls, cfn: Any, function: str | None) -> bool:
+        return any(routes is None or "" in routes.values() for routes in cls._resource_routes(cfn, function))
 
     @staticmethod
     def _may_cache(cfn: Any, ttl: Any) -> bool:
@@ -394,6 +425,9 @@ class AuthorizerCacheKey(CloudFormationLintRule):
         an intrinsic) or one the authorizer would refuse counts as route-specific."""
         if function is None:
             return False
+        # A resource route's audience is its own: its answers differ from every other route's.
+        if any(routes is None or routes for routes in AuthorizerCacheKey._resource_routes(cfn, function)):
+            return True
         props = cfn.template["Resources"][function].get("Properties") or {}
         variables = (props.get("Environment") or {}).get("Variables") or {}
         if "ROUTE_SCOPES" not in variables:

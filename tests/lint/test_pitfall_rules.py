@@ -46,7 +46,12 @@ def _block(start: str, end: str) -> str:
 
 
 HEALTH = _block("          /health:\n", "\n  # ----")
-NO_ROUTE_IN_KEY = ("              Context: [routeKey]\n", "")
+NO_ROUTE_IN_KEY = ("              Context: [routeKey, domainName]\n", "              Context: [domainName]\n")
+NO_DOMAIN_IN_KEY = ("              Context: [routeKey, domainName]\n", "              Context: [routeKey]\n")
+# The MCP routes' own audience: route-specific whatever the scopes say, so some tests take it away.
+RESOURCES = _block("          RESOURCE_ROUTES: !Sub ", "\n") + "\n"
+NO_RESOURCES = (RESOURCES, '          RESOURCE_ROUTES: ""\n')
+EXPLICIT_RESOURCES = (RESOURCES, """          RESOURCE_ROUTES: '{"POST /mcp": "https://mcp.example.com/mcp"}'\n""")
 ISSUER_DESCRIPTION = "    Description: >-\n      Issuer URL"
 ROUTE_RULES = ('ROUTE_SCOPES: ""', """ROUTE_SCOPES: '{"GET /lambda/admin": ["admin"]}'""")
 
@@ -64,11 +69,13 @@ ROUTE_RULES = ('ROUTE_SCOPES: ""', """ROUTE_SCOPES: '{"GET /lambda/admin": ["adm
             "E9101",
             id="invoke-role-without-the-authorizer",
         ),
-        pytest.param([ROUTE_RULES, NO_ROUTE_IN_KEY], "E9103", id="route-rules-without-route-key"),
+        pytest.param([ROUTE_RULES, NO_RESOURCES, NO_ROUTE_IN_KEY], "E9103", id="route-rules-without-route-key"),
+        pytest.param([NO_ROUTE_IN_KEY], "E9103", id="resource-routes-without-route-key"),
+        pytest.param([NO_DOMAIN_IN_KEY], "E9103", id="audience-from-the-domain-without-domain-in-key"),
         pytest.param(
             [
                 ("              Headers: [Authorization]\n", ""),
-                NO_ROUTE_IN_KEY,
+                ("              Context: [routeKey, domainName]\n", ""),
             ],
             "E9103",
             id="cache-without-identity-sources",
@@ -85,8 +92,14 @@ def test_realistic_mistakes_in_the_real_template_are_caught(tmp_path, edits, exp
 
 
 def test_route_rules_without_the_route_key_are_fine_when_nothing_is_cached(tmp_path):
-    edits = [ROUTE_RULES, NO_ROUTE_IN_KEY, ("    Default: 300\n", "    Default: 0\n")]
+    no_context = ("              Context: [routeKey, domainName]\n", "")
+    edits = [ROUTE_RULES, no_context, ("    Default: 300\n", "    Default: 0\n")]
     assert lint(template_variant(tmp_path, *edits)) == []
+
+
+def test_a_resource_url_of_its_own_needs_no_domain_in_the_key(tmp_path):
+    # The audience is the configured URL on every domain: the domain changes no answer.
+    assert lint(template_variant(tmp_path, EXPLICIT_RESOURCES, NO_DOMAIN_IN_KEY)) == []
 
 
 REQUIRED_READ = (
@@ -107,5 +120,5 @@ REQUIRED_READ = (
 )
 def test_e9103_asks_the_authorizers_own_rules_whether_routes_differ(tmp_path, route_scopes, flagged):
     # The same definition (ScopeRules.route_specific) as the function that will run these rules.
-    edits = [REQUIRED_READ, ('ROUTE_SCOPES: ""', f"ROUTE_SCOPES: '{route_scopes}'"), NO_ROUTE_IN_KEY]
+    edits = [REQUIRED_READ, ('ROUTE_SCOPES: ""', f"ROUTE_SCOPES: '{route_scopes}'"), NO_RESOURCES, NO_ROUTE_IN_KEY]
     assert ("E9103" in {rule for rule, _ in lint(template_variant(tmp_path, *edits))}) is flagged

@@ -14,6 +14,8 @@ from jwt_authorizer.settings import VARIABLES
 from tests.support import CFN_LINT, ROOT, SAM
 
 TEMPLATE = ROOT / "template.yaml"
+# RFC 9728 protected-resource metadata for /mcp: the path form and the root form.
+METADATA_PATHS = ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource")
 
 
 def resources_of(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -68,18 +70,19 @@ def test_every_parameter_explains_itself_and_constrains_input(sam_template):
 def test_every_integration_and_the_lambda_authorizer_use_the_invoke_role(cfn):
     body = cfn["Resources"]["HttpApi"]["Properties"]["Body"]
     operations = [(path, op) for path, item in body["paths"].items() for op in item.values()]
-    assert {path for path, _ in operations} == {"/test", "/lambda/test", "/health"}
-    for _, operation in operations:
+    assert {path for path, _ in operations} == {"/test", "/lambda/test", "/health", "/mcp", *METADATA_PATHS}
+    for path, operation in operations:
         integration = operation["x-amazon-apigateway-integration"]
         assert integration["credentials"] == getatt_arn("ApiInvokeRole")
         assert integration["type"] == "aws_proxy"
         assert integration["payloadFormatVersion"] == "2.0"
-        assert "${TestRouteFunction.Arn}" in integration["uri"]["Fn::Sub"]
+        function = "McpServerFunction" if "mcp" in path or "well-known" in path else "TestRouteFunction"
+        assert "${" + function + ".Arn}" in integration["uri"]["Fn::Sub"], path
     lam = body["components"]["securitySchemes"]["LambdaAuthorizer"]["x-amazon-apigateway-authorizer"]
     assert lam["authorizerCredentials"] == getatt_arn("ApiInvokeRole")
 
 
-def test_invoke_role_is_trusted_by_api_gateway_only_and_invokes_exactly_the_two_functions(cfn):
+def test_invoke_role_is_trusted_by_api_gateway_only_and_invokes_exactly_the_three_functions(cfn):
     role = cfn["Resources"]["ApiInvokeRole"]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust == {
@@ -92,7 +95,11 @@ def test_invoke_role_is_trusted_by_api_gateway_only_and_invokes_exactly_the_two_
         {
             "Effect": "Allow",
             "Action": "lambda:InvokeFunction",
-            "Resource": [getatt_arn("TestRouteFunction"), getatt_arn("AuthorizerFunction")],
+            "Resource": [
+                getatt_arn("TestRouteFunction"),
+                getatt_arn("AuthorizerFunction"),
+                getatt_arn("McpServerFunction"),
+            ],
         }
     ]
     assert "ManagedPolicyArns" not in role
@@ -116,7 +123,8 @@ def test_lambda_authorizer_is_request_v2_simple_with_ttl_from_the_parameter(cfn)
     assert lam["type"] == "request"
     assert lam["authorizerPayloadFormatVersion"] == "2.0"
     assert lam["enableSimpleResponses"] is True
-    assert lam["identitySource"] == ["$request.header.Authorization", "$context.routeKey"]
+    # The domain too: an /mcp allow is for the URL the request came to (RESOURCE_ROUTES "").
+    assert lam["identitySource"] == ["$request.header.Authorization", "$context.routeKey", "$context.domainName"]
     assert lam["authorizerResultTtlInSeconds"] == {"Ref": "AuthorizerCacheTtl"}
     assert "${__FunctionArn__}" in lam["authorizerUri"]["Fn::Sub"][0]
     assert lam["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"] == getatt_arn("AuthorizerFunction")
@@ -128,6 +136,11 @@ def test_routes_are_protected_as_documented(cfn):
     assert paths["/lambda/test"]["get"]["security"] == [{"LambdaAuthorizer": []}]
     assert "security" not in paths["/health"]["get"]
     assert "security" not in cfn["Resources"]["HttpApi"]["Properties"]["Body"]
+    # The MCP server: every method behind the Lambda authorizer; its metadata public (RFC 9728).
+    assert set(paths["/mcp"]) == {"post", "get", "delete"}
+    assert all(operation["security"] == [{"LambdaAuthorizer": []}] for operation in paths["/mcp"].values())
+    for path in METADATA_PATHS:
+        assert set(paths[path]) == {"get"} and "security" not in paths[path]["get"], path
 
 
 def test_stage_is_default_and_auto_deploys(cfn):
@@ -138,7 +151,7 @@ def test_stage_is_default_and_auto_deploys(cfn):
 
 def test_functions_are_sized_logged_and_least_privileged(cfn):
     functions = resources_of(cfn, "AWS::Lambda::Function")
-    assert set(functions) == {"AuthorizerFunction", "TestRouteFunction"}
+    assert set(functions) == {"AuthorizerFunction", "TestRouteFunction", "McpServerFunction"}
     for name, function in functions.items():
         props = function["Properties"]
         assert props["Runtime"] == "python3.13"
@@ -266,7 +279,7 @@ def test_cors_is_off_unless_origins_are_given_and_routes_use_explicit_methods(cf
     assert config["allowOrigins"] == {"Ref": "CorsAllowedOrigins"}
     assert "authorization" in config["allowHeaders"]
     methods = {method for item in body["paths"].values() for method in item}
-    assert methods == {"get"}, "an ANY or OPTIONS route would send preflights to the authorizers"
+    assert methods == {"get", "post", "delete"}, "an ANY or OPTIONS route would send preflights to the authorizers"
 
 
 def test_outputs_give_urls_role_and_a_curl_line(sam_template):
@@ -278,6 +291,8 @@ def test_outputs_give_urls_role_and_a_curl_line(sam_template):
         "HealthUrl",
         "InvokeRoleArn",
         "DashboardName",
+        "McpServerUrl",
+        "McpMetadataUrl",
         "CurlExample",
     }
     assert all(output.get("Description") for output in outputs.values())
@@ -305,9 +320,13 @@ def test_sam_cli_discovery_mounts_all_routes_with_the_lambda_authorizer():
         env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
     )
     mounted = sorted(line for line in result.stdout.splitlines() if "|" in line)
+    lambda_authorizer = "LambdaAuthorizer|2.0|True|$request.header.Authorization,$context.routeKey,$context.domainName"
     assert mounted == [
+        "/.well-known/oauth-protected-resource/mcp|GET|McpServerFunction|2.0|-|-|-|-",
+        "/.well-known/oauth-protected-resource|GET|McpServerFunction|2.0|-|-|-|-",
         "/health|GET|TestRouteFunction|2.0|-|-|-|-",
-        "/lambda/test|GET|TestRouteFunction|2.0|LambdaAuthorizer|2.0|True|$request.header.Authorization,$context.routeKey",
+        f"/lambda/test|GET|TestRouteFunction|2.0|{lambda_authorizer}",
+        f"/mcp|DELETE,GET,POST|McpServerFunction|2.0|{lambda_authorizer}",
         "/test|GET|TestRouteFunction|2.0|-|-|-|-",
     ]
     # SAM CLI cannot emulate JWT authorizers; it must say so rather than fail to start.
