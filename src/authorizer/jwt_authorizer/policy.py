@@ -54,7 +54,9 @@ def token_scopes(claims: Mapping[str, Any], names: Iterable[str] = BUILT_IN_SCOP
                 found += [s for s in value.split(" ") if _SCOPE_TOKEN.fullmatch(s)]
         elif isinstance(value, list) and name != "scope":  # RFC 6749's scope is a string, always
             found += [s for s in value if isinstance(s, str) and _SCOPE_TOKEN.fullmatch(s)]
-    return [s for s in dict.fromkeys(found) if s]
+    unique = dict.fromkeys(found)  # first occurrence wins, order kept
+    unique.pop("", None)  # what runs of spaces split into
+    return list(unique)
 
 
 def scopes_satisfied(granted: Iterable[str], required: Iterable[str]) -> bool:
@@ -216,7 +218,11 @@ class Policy:
             context["permissions"] = " ".join(token_scopes(claims, ("permissions",)))
         if isinstance(claims.get("org_id"), str):
             context["orgId"] = claims["org_id"]
-        audience_ok = not self.audiences or audience_matches(claims, self.audiences)
+        aud = claims.get("aud")
+        # One string aud, the usual case, is one set lookup; audience_matches has every other rule.
+        audience_ok = not self.audiences or (
+            aud in self.audiences if type(aud) is str else audience_matches(claims, self.audiences)
+        )
         return Grant(scopes, context, self.claims.check(claims), audience_ok, claims)
 
     def refusal(self, grant: Grant, route_key: object = None, resource: str | None = None) -> Reason | None:
