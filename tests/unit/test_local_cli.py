@@ -150,7 +150,9 @@ def test_auth0_token_with_every_setting_does_connect_and_gives_no_make_local_hin
         thread.join(10)
     assert accepted == [True]
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: cannot reach https://127.0.0.1:{port}/oauth/token")
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: cannot reach https://127.0.0.1:{port}/.well-known/openid-configuration"
+    )
     assert "make local" not in lines[0]
     assert "AUTH0_DOMAIN" in lines[0]
 
