@@ -12,11 +12,7 @@ from tests.support import ROOT
 
 def test_a_process_that_never_closes_its_ca_leaves_no_file_behind():
     # As a pytest run does: fixtures take ca.bundle for SSL_CERT_FILE and never clean up.
-    script = (
-        "from devkit.tls import LocalCA\n"
-        "ca = LocalCA()\n"
-        "print(ca.bundle, ca.bundle.exists())\n"
-    )
+    script = "from devkit.tls import LocalCA\nca = LocalCA()\nprint(ca.bundle, ca.bundle.exists())\n"
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60, check=True
     )
