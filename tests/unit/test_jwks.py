@@ -554,3 +554,23 @@ def test_after_a_failed_refresh_nothing_is_fetched_for_the_cooldown(server):
     clock.now += 2.1
     assert lookup(source, "b") is not None
     assert server.jwks_fetches == 3
+
+
+def test_keys_never_fetched_for_want_of_a_trusted_ca_are_logged_as_such(caplog: pytest.LogCaptureFixture):
+    # GIVEN an https issuer whose CA this process does not trust (TLS inspection, mkcert)
+    with LocalCA() as ca, running(FaultyJwksServer(JWKS_A, tls=ca)) as secure:
+        source = KeySource(issuer=secure.issuer, clock=FakeClock())
+
+        # WHEN a token's key is looked up
+        with caplog.at_level(logging.WARNING, logger="authorizer.jwks"):
+            reason = reason_for(source, "a")
+
+    # THEN it is denied for want of keys, and the line says there are none and why the fetch failed
+    assert reason == "keys_unavailable"
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("jwks refresh failed")]
+    assert record.getMessage() == "jwks refresh failed; no keys yet, so every token is denied (keys_unavailable)"
+    error = getattr(record, "error")  # noqa: B009 - set via extra=
+    assert error == (
+        "SSLCertVerificationError (unable to get local issuer certificate) fetching "
+        f"{secure.issuer}.well-known/openid-configuration"
+    )
