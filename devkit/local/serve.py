@@ -258,6 +258,17 @@ def rules_in_effect(api: Api) -> str:
     return "".join(("rules      " if n == 0 else " " * 11) + line + "\n" for n, line in enumerate(lines))
 
 
+def scopes_needed(api: Api) -> list[str]:
+    """Scopes a token needs for both protected routes: the first each one requires, if any."""
+    jwt_route, lambda_route = _route(api, "/test"), _route(api, "/lambda/test")
+    scopes = list(jwt_route.scopes[:1]) if jwt_route is not None else []
+    settings = _lambda_settings(api, lambda_route)
+    if settings is not None and lambda_route is not None:
+        required = settings.route_scopes.get(f"GET {lambda_route.path}", settings.required_scopes)
+        scopes += [scope for scope in required[:1] if scope not in scopes]
+    return scopes
+
+
 def _expected(api: Api, issuer: DevIssuer) -> _Expected:
     """A token that meets every rule in effect, and what each protected route will answer to it.
 
@@ -266,16 +277,14 @@ def _expected(api: Api, issuer: DevIssuer) -> _Expected:
     accepted value: so the 200s promised are 200s, and where a route cannot accept a dev token
     (an algorithm it does not verify, HS256 mode), the banner says so.
     """
-    jwt_route, lambda_route = _route(api, "/test"), _route(api, "/lambda/test")
+    lambda_route = _route(api, "/lambda/test")
     settings = _lambda_settings(api, lambda_route)
-    scopes = [*(jwt_route.scopes[:1] if jwt_route is not None else ())]
+    scopes = scopes_needed(api)
     audience = issuer.default_audience
     claims: dict[str, Any] = {}
     lambda_status = "200 Lambda authorizer"
-    if settings is not None and lambda_route is not None:
+    if settings is not None:
         audience = settings.audiences[0]
-        required = settings.route_scopes.get(f"GET {lambda_route.path}", settings.required_scopes)
-        scopes += [scope for scope in required[:1] if scope not in scopes]
         claims = {name: sorted(values)[0] for name, values in settings.required_claims.items()}
         if settings.hs256_secret_parameter:
             lambda_status = "403 Lambda authorizer: HS256 mode reads its secret from SSM, which make local lacks"
@@ -299,7 +308,7 @@ def banner(stack: LocalStack, template: str, local: LocalSettings, issuer_check:
     built = stack.api_server.gateway.api
     head = f"local API  {api}  (routes from {template})\n"
     if local.issuer is not None:
-        return head + _real_issuer_lines(stack, local, issuer_check, rules_in_effect(built)) + "Ctrl-C stops."
+        return head + _real_issuer_lines(stack, local, issuer_check, built) + "Ctrl-C stops."
     good = _expected(built, stack.dev_issuer)
     bad = flip_signature(good.token)
     algorithm = stack.dev_issuer.algorithm
@@ -328,7 +337,7 @@ def _scopes_of(token: str) -> list[str]:
     return str(claims.get("scope", "")).split()
 
 
-def _real_issuer_lines(stack: LocalStack, local: LocalSettings, issuer_check: str, rules: str) -> str:
+def _real_issuer_lines(stack: LocalStack, local: LocalSettings, issuer_check: str, built: Api) -> str:
     api = stack.api_url
     trust = os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")
     where = "SSL_CERT_FILE" if os.environ.get("SSL_CERT_FILE") else "SSL_CERT_DIR"
@@ -336,16 +345,22 @@ def _real_issuer_lines(stack: LocalStack, local: LocalSettings, issuer_check: st
         f"{where}={trust}" if trust else "the system's CA store (a private CA: SSL_CERT_FILE=ca.pem make local ...)"
     )
     audience = local.audience.split(",")[0]
+    # A real issuer grants what is asked for (make token asks for no scope unless told).
+    scopes = " ".join(scopes_needed(built))
+    asked = f' SCOPES="{scopes}"' if scopes else ""
+    # Until the keys can be fetched every token is refused; the promise says so.
+    until = " (401 until the warning above is fixed)" if issuer_check.startswith("warning:") else ""
+    refused = " (403 until then)" if until else ""
     return (
         f"issuer     {local.issuer}  (yours: both authorizers take its tokens and fetch its keys; no dev issuer)\n"
         f"           {issuer_check}\n"
         f"trust      {trusted}, for the gateway and the function workers alike\n"
-        + rules
-        + f'\nTOKEN="$(make -s token ISSUER={local.issuer} AUDIENCE={audience})"\n'
+        + rules_in_effect(built)
+        + f'\nTOKEN="$(make -s token ISSUER={local.issuer} AUDIENCE={audience}{asked})"\n'
         "  (as the client in OIDC_CLIENT_ID/OIDC_CLIENT_SECRET, from .env; AUDIENCE_PARAM=resource for an RFC 8707\n"
         "  issuer; an Auth0 tenant: TOKEN=$(make -s auth0-token))\n"
-        f'curl -i -H "Authorization: Bearer $TOKEN" {api}/test         # 200 built-in JWT authorizer\n'
-        f'curl -i -H "Authorization: Bearer $TOKEN" {api}/lambda/test  # 200 Lambda authorizer\n'
+        f'curl -i -H "Authorization: Bearer $TOKEN" {api}/test         # 200 built-in JWT authorizer{until}\n'
+        f'curl -i -H "Authorization: Bearer $TOKEN" {api}/lambda/test  # 200 Lambda authorizer{refused}\n'
         f"curl -i {api}/test                                            # 401 no token\n"
         f"curl -i {api}/health                                          # 200 public\n"
         "A token refused: why is in the Lambda authorizer's decision line below (docs/observability.md)\n\n"

@@ -74,7 +74,8 @@ def test_both_routes_take_the_real_issuers_token_with_its_ca_trusted_through_ssl
 
 def test_the_banner_says_whose_tokens_it_takes_and_its_curl_lines_keep_their_promises(provider):
     env = trusted_env(provider, OIDC_CLIENT_ID=CLIENT_ID, OIDC_CLIENT_SECRET=CLIENT_SECRET, AUDIENCE_PARAM="resource")
-    with make_local(f"ISSUER={provider.issuer}", f"AUDIENCE={RESOURCE}", env=env) as running:
+    params = "PARAMS=RequiredScope=write:test"
+    with make_local(f"ISSUER={provider.issuer}", f"AUDIENCE={RESOURCE}", params, env=env) as running:
         banner = running.banner
         # The banner's own token line, run as printed (with the issuer's RFC 8707 parameter).
         command = banner.split('TOKEN="$(', 1)[1].split(')"', 1)[0]
@@ -85,7 +86,8 @@ def test_the_banner_says_whose_tokens_it_takes_and_its_curl_lines_keep_their_pro
     assert f"issuer     {provider.issuer}  (yours" in banner
     assert f"SSL_CERT_FILE={provider.bundle}, for the gateway and the function workers alike" in banner
     assert f"issuer {provider.issuer} checked: discovery matches, 1 signing key for RS256" in banner
-    assert f"/lambda/test  iss {provider.issuer}; aud {RESOURCE}; scope none" in banner
+    assert f"/lambda/test  iss {provider.issuer}; aud {RESOURCE}; scope write:test" in banner
+    assert f'TOKEN="$(make -s token ISSUER={provider.issuer} AUDIENCE={RESOURCE} SCOPES="write:test")"' in banner
     assert "dev issuer http" not in banner
     assert len(answers) == 4
     assert [(promised, got) for _, promised, got in answers] == [(200, 200), (200, 200), (401, 401), (200, 200)]
@@ -109,6 +111,7 @@ def test_without_its_ca_trusted_both_routes_deny_and_the_log_says_the_keys_could
     assert provider.issuer + "/.well-known/openid-configuration" in failed["error"]
     assert token not in "".join(lines)
     assert "warning: cannot read the issuer's discovery document" in running.banner
+    assert "# 200 built-in JWT authorizer (401 until the warning above is fixed)" in running.banner
 
 
 # ---------------------------------------------------------------- make token against a standard issuer
