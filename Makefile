@@ -33,9 +33,14 @@ SCOPES       ?= read:test
 # mints from it. PERMISSIONS, ORG_ID and GTY add the claims Auth0 RBAC / Organizations use.
 ISSUERS      ?= 1
 ISSUER_INDEX ?= 1
-TOKEN_ISSUER  = http://127.0.0.1:$(ISSUER_PORT)/$(if $(filter 2,$(ISSUER_INDEX)),tenant2/)
 DEV_AUDIENCE := https://api.example.com
 TOKEN_AUDIENCE = $(or $(AUDIENCE),$(DEV_AUDIENCE))
+# Your own issuer in the local loop: make local ISSUER=... AUDIENCE=..., and make token ISSUER=...
+# AUDIENCE=... as the client OIDC_CLIENT_ID/OIDC_CLIENT_SECRET (environment or .env). How the
+# token request names the API: audience (Auth0), resource (RFC 8707) or none (the issuer decides).
+AUDIENCE_PARAM ?= audience
+# A real issuer gets only the scopes asked for (an unknown one is an error there): SCOPES given.
+GIVEN_SCOPES  = $(if $(filter file default undefined,$(origin SCOPES)),,$(SCOPES))
 
 # sam local runs the functions on the host's own CPU (a copy of the template built into
 # .aws-sam/local), so an x86_64 laptop does not emulate arm64; make build/deploy stay arm64.
@@ -57,6 +62,7 @@ INVOKE = $(PY) -m devkit.deploy.invoke -- $(SAM) local invoke -t $(LOCAL_BUILD)/
 # Auth0 settings for `make auth0-token` and `make smoke` come from the environment or a git-ignored .env.
 -include .env
 export AUTH0_DOMAIN AUTH0_CLIENT_ID AUTH0_CLIENT_SECRET AUTH0_AUDIENCE AUTH0_LIMITED_CLIENT_ID AUTH0_LIMITED_CLIENT_SECRET
+export OIDC_CLIENT_ID OIDC_CLIENT_SECRET
 
 .PHONY: help
 help: ## Show this help
@@ -144,16 +150,16 @@ auth0-token: install ## Print an Auth0 access token (client credentials; AUTH0_*
 
 # ---------------------------------------------------------------- local loop, no Docker
 .PHONY: local
-local: install ## Local API + dev issuer, no AWS/Auth0/Docker (PARAMS="RequiredScope=..." ISSUERS=2 ALG=ES256)
-	@$(PY) -m devkit.local serve --api-port $(API_PORT) --issuer-port $(ISSUER_PORT) \
-	  --audience "$(TOKEN_AUDIENCE)" $(foreach a,$(DOCKER_BRIDGE_IP),--issuer-also-on $(a)) \
+local: install ## Local API + dev issuer, no AWS/Auth0/Docker (PARAMS="RequiredScope=..." ISSUERS=2 ALG=ES256); or ISSUER=... AUDIENCE=...
+	@$(PY) -m devkit.local serve --api-port "$(API_PORT)" --issuer-port "$(ISSUER_PORT)" \
+	  --issuer "$$ISSUER" --audience "$$AUDIENCE" $(foreach a,$(DOCKER_BRIDGE_IP),--issuer-also-on $(a)) \
 	  --issuers "$(ISSUERS)" --algorithm "$(ALG)" --parameters "$$PARAMS"
 
 .PHONY: token
-token: install ## Print a fresh dev token (needs make local; SCOPES= AUDIENCE= VARIANT= PERMISSIONS= ORG_ID= GTY= ISSUER_INDEX=)
-	@$(PY) -m devkit.local token --issuer $(TOKEN_ISSUER) \
-	  --audience "$(TOKEN_AUDIENCE)" --scope "$(SCOPES)" --variant "$(VARIANT)" \
-	  --permissions "$(PERMISSIONS)" --org-id "$(ORG_ID)" --gty "$(GTY)"
+token: install ## Print a fresh token: dev issuer (SCOPES= AUDIENCE= VARIANT= ... ISSUER_INDEX=), or ISSUER=... AUDIENCE=... (OIDC_CLIENT_*)
+	@$(PY) -m devkit.local $(if $(ISSUER),oidc-token --issuer "$$ISSUER" --audience-param "$(AUDIENCE_PARAM)" \
+	  --scope "$(GIVEN_SCOPES)",token --issuer-port "$(ISSUER_PORT)" --issuer-index "$(ISSUER_INDEX)" --scope "$(SCOPES)") \
+	  --audience "$$AUDIENCE" --variant "$(VARIANT)" --permissions "$(PERMISSIONS)" --org-id "$(ORG_ID)" --gty "$(GTY)"
 
 # ---------------------------------------------------------------- SAM CLI with Docker
 .PHONY: build-local

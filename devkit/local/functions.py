@@ -20,13 +20,22 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from devkit.template import FAKE_ACCOUNT, FAKE_REGION, Function
 
 MAX_WORKERS_PER_FUNCTION = 4
+# What a worker takes from make local's own environment, beside the template's: where the
+# machine's trust store and proxy are (OpenSSL reads SSL_CERT_FILE/DIR itself, so -I does not
+# hide them). Without them the authorizer could not fetch a real issuer's keys behind TLS
+# inspection or from a Keycloak on mkcert, while the gateway in this process could.
+HOST_VARIABLES = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    *(name for base in ("https_proxy", "http_proxy", "no_proxy", "all_proxy") for name in (base.upper(), base)),
+)
 # Lambda's INIT phase (interpreter start and the handler's import) has a limit of its own,
 # 10 s, apart from the function's Timeout, which starts with the invocation.
 INIT_TIMEOUT = 10.0
@@ -85,8 +94,10 @@ def _read_line(fd: int, timeout: float) -> bytes | None:
 class FunctionPool:
     """Warm workers for one function; more are started while all are busy, up to a cap."""
 
-    def __init__(self, function: Function) -> None:
+    def __init__(self, function: Function, environ: Mapping[str, str] | None = None) -> None:
+        """``environ``: make local's environment, whose ``HOST_VARIABLES`` the workers get too."""
         self.function = function
+        self._host = {name: value for name, value in (environ or {}).items() if name in HOST_VARIABLES}
         self._idle: list[_Worker] = []
         self._count = 0
         self._lock = threading.Condition()
@@ -135,6 +146,7 @@ class FunctionPool:
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout),
             "AWS_LAMBDA_LOG_FORMAT": "JSON",
             "AWS_ACCOUNT_ID": FAKE_ACCOUNT,
+            **self._host,
             **fn.environment,
         }
         process = subprocess.Popen(
@@ -163,8 +175,8 @@ class FunctionPool:
 class Functions:
     """All of the template's functions, by logical ID."""
 
-    def __init__(self, functions: dict[str, Function]) -> None:
-        self.pools = {name: FunctionPool(fn) for name, fn in functions.items()}
+    def __init__(self, functions: dict[str, Function], environ: Mapping[str, str] | None = None) -> None:
+        self.pools = {name: FunctionPool(fn, environ) for name, fn in functions.items()}
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
         return self.pools[name].invoke(event)
@@ -177,8 +189,11 @@ class Functions:
 # Runs inside the worker (isolated mode: -I ignores the user's site and PYTHON* variables,
 # so the code directory is put on sys.path explicitly, first, as Lambda's /var/task is).
 _WORKER = r"""
-import datetime, importlib, json, logging, os, sys, traceback, types
+import datetime, importlib, json, logging, os, signal, sys, traceback, types
 
+# Ctrl-C in make local's terminal reaches the whole process group; the server stops its workers
+# itself, so a worker has no traceback to print for it.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 sys.path.insert(0, os.getcwd())
 protocol = os.fdopen(os.dup(1), "wb")
 os.dup2(2, 1)

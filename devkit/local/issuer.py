@@ -13,6 +13,8 @@ issuer does not publish, same ``kid``), ``bad_signature`` (signature bytes flipp
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import threading
 import time
@@ -20,6 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -129,6 +132,8 @@ class DevIssuer:
             "issuer": self.issuer,
             "jwks_uri": self.jwks_uri,
             "token_endpoint": self.issuer + "oauth/token",
+            # It checks no secret; both ways of sending one are taken (RFC 6749 section 2.3.1).
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "id_token_signing_alg_values_supported": [self.algorithm],
             "grant_types_supported": ["client_credentials"],
         }
@@ -195,7 +200,7 @@ class _IssuerApp:
                 with self.server.lock:
                     self.server.requests[path] += 1
         elif method == "POST" and rest == "oauth/token":
-            status, body = self._token(issuer, environ["wsgi.input"].read())
+            status, body = self._token(issuer, _token_request(environ))
         else:
             status, body = 404, {"error": "not_found"}
         return respond(environ, start_response, status, _JSON_HEADERS, json.dumps(body).encode())
@@ -217,21 +222,20 @@ class _IssuerApp:
         return 404, {"error": "not_found"}
 
     @staticmethod
-    def _token(issuer: DevIssuer, raw: bytes) -> tuple[int, dict[str, Any]]:
-        try:
-            request = json.loads(raw or b"{}")
-            if not isinstance(request, dict):
-                raise ValueError("body must be a JSON object")
-        except (ValueError, RecursionError):  # RecursionError: arrays nested past the parser's limit
-            return 400, {"error": "invalid_request", "error_description": "body must be a JSON object"}
+    def _token(issuer: DevIssuer, request: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
+        if request is None:
+            return 400, {"error": "invalid_request", "error_description": "body must be a JSON object or a form"}
         if request.get("grant_type") != "client_credentials":
             return 400, {"error": "unsupported_grant_type"}
         client_id = str(request.get("client_id") or "dev-client")
         scopes = str(request.get("scope") or "").split()
         lifetime = request.get("expires_in", 3600)
         variant = request.get("variant", "valid")
-        if not isinstance(lifetime, int) or not 1 <= lifetime <= 86400 or variant not in VARIANTS:
-            return 400, {"error": "invalid_request", "error_description": f"variant in {VARIANTS}"}
+        if not isinstance(lifetime, int) or not 1 <= lifetime <= 86400:
+            return 400, {"error": "invalid_request", "error_description": "expires_in must be 1 to 86400 seconds"}
+        if variant not in VARIANTS:
+            shown = ", ".join(VARIANTS)
+            return 400, {"error": "invalid_request", "error_description": f"variant must be one of {shown}"}
         extra = {name: request[name] for name in ("permissions", "org_id", "gty") if request.get(name) is not None}
         if isinstance(extra.get("permissions"), str):
             extra["permissions"] = extra["permissions"].split()  # Auth0 writes an array
@@ -245,6 +249,28 @@ class _IssuerApp:
             extra_claims=extra,
         )
         return 200, {"access_token": token, "token_type": "Bearer", "expires_in": lifetime, "scope": " ".join(scopes)}
+
+
+def _token_request(environ: dict[str, Any]) -> dict[str, Any] | None:
+    """A token request's fields: a JSON body (Auth0's way, and ``make token``'s dev fields) or a
+    form (RFC 6749 section 4.4.2), with the client id from HTTP Basic (section 2.3.1) if sent so."""
+    raw = environ["wsgi.input"].read()
+    form = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+    try:
+        # A JSON body sent as a form (urllib's default type) is still read as JSON.
+        if form and not raw.lstrip().startswith((b"{", b"[")):
+            request: Any = dict(parse_qsl(raw.decode(), keep_blank_values=True))
+        else:
+            request = json.loads(raw or b"{}")
+    except (ValueError, RecursionError):  # RecursionError: arrays nested past the parser's limit
+        return None
+    if not isinstance(request, dict):
+        return None
+    scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() == "basic" and "client_id" not in request:
+        with contextlib.suppress(ValueError):
+            request["client_id"] = unquote_plus(base64.b64decode(credentials).decode().partition(":")[0])
+    return request
 
 
 class IssuerServer(WsgiServer):

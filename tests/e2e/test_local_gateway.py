@@ -400,3 +400,30 @@ def test_a_payload_1_0_route_is_refused_at_start_in_one_line(tmp_path):
         "error: GET /health: payloadFormatVersion 1.0 is not emulated by make local (2.0 only); "
         "use 2.0, or sam local start-api for this route"
     ]
+
+
+def test_issuer_index_2_without_a_second_issuer_is_one_line_saying_to_start_it(stack: LocalStack):
+    # The running stack has one dev issuer: its token endpoint for tenant2/ is not there.
+    port = stack.issuer_servers[0].port
+    result = subprocess.run(
+        ["make", "-s", "token", f"ISSUER_PORT={port}", "ISSUER_INDEX=2"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    ours = [line for line in result.stderr.splitlines() if not line.startswith("make: ***")]
+    assert (result.returncode != 0, result.stdout) == (True, "")
+    assert ours == ["error: ISSUER_INDEX=2 needs the second dev issuer: start make local with ISSUERS=2"]
+
+
+def test_make_token_mints_for_the_audience_the_running_stack_accepts():
+    # PARAMS="Audience=..." changes what the stack accepts; make token without AUDIENCE follows it.
+    local = start_stack(Audience="https://orders.example.com")
+    try:
+        value = make_token(local)
+        assert http(local.api_url + "/test", value).status == 200
+        assert http(local.api_url + "/lambda/test", value).status == 200
+    finally:
+        local.close()

@@ -88,7 +88,7 @@ def test_an_unreachable_token_endpoint_is_one_error_line(scoped_stack):
     result = smoke("--api-endpoint", scoped_stack.api_url, **env)
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
-    assert result.stderr.startswith("smoke: error: cannot reach http://127.0.0.1:9/oauth/token")
+    assert result.stderr.startswith("smoke: error: cannot reach http://127.0.0.1:9/.well-known/openid-configuration")
 
 
 def cloudformation() -> tuple[object, Stubber]:

@@ -390,9 +390,11 @@ def reason_for(source: KeySource, kid: str) -> str:
 def test_why_there_is_no_key_is_told_apart(server):
     # Keys that could never be fetched are not the same as a kid the issuer does not publish.
     server.mode = "500"
-    source = KeySource(issuer=server.issuer, cooldown=0, clock=FakeClock())
+    clock = FakeClock()
+    source = KeySource(issuer=server.issuer, cooldown=0, clock=clock)
     assert reason_for(source, "a") == "keys_unavailable"
     server.mode = "ok"
+    clock.now += 1  # the least time between two fetches, even with no cooldown
     assert lookup(source, "a") is not None
     assert reason_for(source, "nobody") == "unknown_kid"
 
@@ -417,3 +419,158 @@ def test_last_good_keys_serve_for_max_stale_past_max_age_then_are_refused_until_
     clock.now += 60
     assert lookup(source, "a") is not None
     assert server.jwks_fetches >= 2
+
+
+# ---------------------------------------------------------------- rotation as API Gateway does it
+KEY_C = new_rsa_key()
+
+
+def rotating_source(server, clock: FakeClock, cooldown: float) -> KeySource:
+    """Keys found once (``a``), as a warm container holds them."""
+    source = KeySource(issuer=server.issuer, jwks_uri=server.jwks_uri, clock=clock, cooldown=cooldown)
+    assert lookup(source, "a") is not None
+    assert server.jwks_fetches == 1
+    return source
+
+
+def test_a_key_published_a_second_before_its_first_token_is_accepted_on_that_token(server):
+    # GIVEN keys fetched 30 s ago, well inside the 60 s penalty the old cooldown imposed on every kid
+    clock = FakeClock()
+    source = rotating_source(server, clock, cooldown=60)
+    clock.now += 29
+
+    # WHEN the issuer publishes b, and b's first token arrives a second later
+    server.jwks = {"keys": [public_jwk(KEY_A, "a"), public_jwk(KEY_B, "b")]}
+    clock.now += 1
+
+    # THEN that token's kid causes a fetch at once and b is found: one fetch more
+    assert _numbers(lookup(source, "b")) == _numbers(KEY_B.public_key())
+    assert server.jwks_fetches == 2
+    assert lookup(source, "b") is not None
+    assert server.jwks_fetches == 2
+
+
+def test_a_made_up_kid_does_not_hold_up_the_next_real_key(server):
+    # GIVEN a made-up kid looked up (one fetch, not found: in the penalty box for 60 s)
+    clock = FakeClock()
+    source = rotating_source(server, clock, cooldown=60)
+    clock.now += 10
+    assert reason_for(source, "made-up") == "unknown_kid"
+    assert server.jwks_fetches == 2
+
+    # WHEN c is published and its first token comes 5 s later, inside the made-up kid's penalty
+    server.jwks = {"keys": [public_jwk(KEY_A, "a"), public_jwk(KEY_C, "c")]}
+    clock.now += 5
+
+    # THEN the penalty is that kid's alone: c fetches and is accepted
+    assert _numbers(lookup(source, "c")) == _numbers(KEY_C.public_key())
+    assert server.jwks_fetches == 3
+
+
+def test_a_kid_looked_up_and_not_found_waits_out_the_penalty_before_it_fetches_again(server):
+    clock = FakeClock()
+    source = rotating_source(server, clock, cooldown=60)
+    clock.now += 5
+
+    # WHEN a made-up kid is looked up: one fetch, and it is not there
+    assert reason_for(source, "made-up") == "unknown_kid"
+    assert server.jwks_fetches == 2
+
+    # THEN it is refused without a fetch for the whole penalty, however often it comes
+    for step in (0.5, 1, 10, 40, 8.4):
+        clock.now += step
+        for _ in range(100):
+            assert reason_for(source, "made-up") == "unknown_kid"
+    assert server.jwks_fetches == 2
+
+    # AND once the penalty is over, it may cause one fetch again (and is boxed again)
+    clock.now += 0.2
+    assert reason_for(source, "made-up") == "unknown_kid"
+    assert server.jwks_fetches == 3
+    clock.now += 30
+    assert reason_for(source, "made-up") == "unknown_kid"
+    assert server.jwks_fetches == 3
+
+
+def test_a_storm_of_fifty_made_up_kids_in_two_seconds_costs_two_fetches(server):
+    clock = FakeClock()
+    source = rotating_source(server, clock, cooldown=60)
+    clock.now += 120
+
+    # WHEN fifty different made-up kids arrive 40 ms apart
+    for n in range(50):
+        assert reason_for(source, f"made-up-{n}") == "unknown_kid"
+        clock.now += 0.04
+
+    # THEN they fetched once a second at most: at 0 s and 1 s, two fetches; the known key still answers
+    assert server.jwks_fetches == 1 + 2
+    assert lookup(source, "a") is not None
+    assert server.jwks_fetches == 3
+
+
+def test_a_storm_of_fifty_made_up_kids_at_once_costs_one_fetch(server):
+    # GIVEN a warm source; WHEN fifty threads bring fifty made-up kids in the same instant
+    clock = FakeClock()
+    source = rotating_source(server, clock, cooldown=60)
+    clock.now += 120
+    start = threading.Barrier(50)
+    reasons: list[str] = []
+
+    def made_up(n: int) -> None:
+        start.wait()
+        reasons.append(reason_for(source, f"made-up-{n}"))
+
+    threads = [threading.Thread(target=made_up, args=(n,)) for n in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    # THEN each is refused, and the storm cost one fetch: the others waited for it, then found
+    # the set a moment old
+    assert reasons == ["unknown_kid"] * 50
+    assert server.jwks_fetches == 1 + 1
+
+
+def test_after_a_failed_refresh_nothing_is_fetched_for_the_cooldown(server):
+    # GIVEN keys, then an issuer that fails the fetch an unknown kid causes
+    clock = FakeClock()
+    source = rotating_source(server, clock, cooldown=60)
+    server.mode = "500"
+    clock.now += 5
+    assert reason_for(source, "b") == "unknown_kid"
+    assert server.jwks_fetches == 2
+
+    # WHEN other unknown kids come within the cooldown: no fetch, and the known key answers
+    server.mode = "ok"
+    server.jwks = {"keys": [public_jwk(KEY_A, "a"), public_jwk(KEY_B, "b")]}
+    for n in range(20):
+        clock.now += 2.9
+        assert reason_for(source, f"other-{n}") == "unknown_kid"
+    assert lookup(source, "a") is not None
+    assert server.jwks_fetches == 2
+
+    # THEN past the cooldown, the next unknown kid fetches (b was never boxed: its fetch failed)
+    clock.now += 2.1
+    assert lookup(source, "b") is not None
+    assert server.jwks_fetches == 3
+
+
+def test_keys_never_fetched_for_want_of_a_trusted_ca_are_logged_as_such(caplog: pytest.LogCaptureFixture):
+    # GIVEN an https issuer whose CA this process does not trust (TLS inspection, mkcert)
+    with LocalCA() as ca, running(JwksServer(JWKS_A, tls=ca)) as secure:
+        source = KeySource(issuer=secure.issuer, clock=FakeClock())
+
+        # WHEN a token's key is looked up
+        with caplog.at_level(logging.WARNING, logger="authorizer.jwks"):
+            reason = reason_for(source, "a")
+
+    # THEN it is denied for want of keys, and the line says there are none and why the fetch failed
+    assert reason == "keys_unavailable"
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("jwks refresh failed")]
+    assert record.getMessage() == "jwks refresh failed; no keys yet, so every token is denied (keys_unavailable)"
+    error = getattr(record, "error")  # noqa: B009 - set via extra=
+    assert error == (
+        "SSLCertVerificationError (unable to get local issuer certificate) fetching "
+        f"{secure.issuer}.well-known/openid-configuration"
+    )

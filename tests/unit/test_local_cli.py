@@ -150,7 +150,9 @@ def test_auth0_token_with_every_setting_does_connect_and_gives_no_make_local_hin
         thread.join(10)
     assert accepted == [True]
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: cannot reach https://127.0.0.1:{port}/oauth/token")
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: cannot reach https://127.0.0.1:{port}/.well-known/openid-configuration"
+    )
     assert "make local" not in lines[0]
     assert "AUTH0_DOMAIN" in lines[0]
 
@@ -159,3 +161,51 @@ def test_the_dev_issuer_keeps_its_make_local_hint(capsys: pytest.CaptureFixture[
     assert main(["token", "--issuer", f"http://127.0.0.1:{free_port()}/"]) == 1
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].endswith("(is the issuer running? try: make local)")
+
+
+# ---------------------------------------------------------------- one line naming the make variable
+def own_lines(stderr: str) -> list[str]:
+    """What our command said, without make's own "make: *** [...] Error 1" line."""
+    return [line for line in stderr.splitlines() if not line.startswith("make: ***")]
+
+
+def make(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("ISSUER", "AUDIENCE", "PARAMS")}
+    return subprocess.run(["make", "-s", *args], capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["local", "ISSUERS=3"], "error: ISSUERS must be 1 or 2 (got '3')"),
+        (["local", "ISSUERS=two"], "error: ISSUERS must be 1 or 2 (got 'two')"),
+        (["token", "ISSUER_INDEX=3"], "error: ISSUER_INDEX must be 1 or 2 (got '3')"),
+        (
+            ["token", "VARIANT=nonsense"],
+            "error: VARIANT must be one of expired, wrong_audience, foreign_key, bad_signature, not_yet_valid, "
+            "unknown_kid, or empty for a valid token (got 'nonsense')",
+        ),
+        (
+            ["local", "ISSUER=https://a.example/", "PARAMS=Issuer=https://b.example/"],
+            'error: ISSUER=https://a.example/ and PARAMS="Issuer=https://b.example/" differ: give it once',
+        ),
+        (
+            ["local", "ISSUER=https://a.example/", "ISSUERS=2"],
+            'error: ISSUERS=2 adds a second dev issuer; with ISSUER=... name more in PARAMS="AdditionalIssuers=..."',
+        ),
+        (
+            ["local", "ISSUER=http://127.0.0.1:9/"],
+            "error: parameter Issuer: 'http://127.0.0.1:9/' does not match the allowed pattern; must be an https://",
+        ),
+    ],
+    ids=["issuers-3", "issuers-word", "issuer-index-3", "variant", "issuer-twice", "real-issuer-and-2", "http-issuer"],
+)
+def test_a_make_variable_it_cannot_take_is_one_line_naming_it_and_connects_to_nothing(
+    listener: socket.socket, args: list[str], line: str
+):
+    port = listener.getsockname()[1]
+    result = make(*args, f"ISSUER_PORT={port}", "API_PORT=0")
+    assert result.returncode != 0 and result.stdout == ""
+    (said,) = own_lines(result.stderr)
+    assert said.startswith(line), said
+    assert nothing_connected(listener)

@@ -116,7 +116,7 @@ def test_a_refresh_that_publishes_the_same_keys_keeps_the_cached_tokens(server):
     verifier.verify(token)
     verifier.verify(token)
     # WHEN the key set is fetched again and has not changed (a refresh anyone can provoke with
-    # an unknown kid, once per cooldown)
+    # an unknown kid, once a second)
     clock.now += 3600
     assert verifier.verify(token).claims["sub"] == "s"
     # THEN the entry still answers: an unchanged key is the same key

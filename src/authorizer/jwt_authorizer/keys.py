@@ -1,8 +1,14 @@
 """The issuer's signing keys: found by OIDC discovery, fetched rarely, kept through outages.
 
 - Keys are fetched lazily on first use, then reused for the life of the container.
-- An unknown ``kid`` triggers a refetch at most once per cooldown, so a flood of forged
-  ``kid`` values cannot turn into a flood of requests to the identity provider.
+- A ``kid`` not in the cached set triggers a fetch at once, as API Gateway's own JWT authorizer
+  fetches again on an unseen key: a key published a second before its first token is accepted
+  on that token. Two limits keep forged ``kid`` values from becoming requests to the issuer
+  (aws-jwt-verify's penalty box is the model): no fetch within ``min_interval`` (1 s) of the
+  last, so a storm of made-up kids costs one fetch a second at most; and a kid that was looked
+  up in a fresh fetch and not found waits out ``cooldown`` before it can cause another.
+- After a failed refresh nothing is fetched for ``cooldown``: an issuer in trouble is not
+  hammered, and unknown kids do not each wait out a deadline against it.
 - After ``max_age`` the next lookup refreshes (discovery, then keys), so keys the issuer has
   withdrawn stop working. Lookups of known keys never wait for a refresh in progress.
 - A refresh has one deadline for everything it does (discovery and keys together), follows
@@ -49,6 +55,9 @@ LOGGER = logging.getLogger("authorizer.jwks")
 MAX_DOCUMENT_BYTES = 256 * 1024
 # Discovery and keys together; the function's timeout is 5 s and must leave room to answer.
 REFRESH_TIMEOUT = 2.0
+# The least time between two fetches that unknown kids cause: a storm of made-up kids costs
+# one fetch a second at most, and a key published a second before its first token still works.
+MIN_FETCH_INTERVAL = 1.0
 _JSON = json.JSONDecoder()
 
 
@@ -121,6 +130,9 @@ def fetch_json(url: str, *, issuer: str, deadline: float, context: ssl.SSLContex
         body = response.read(MAX_DOCUMENT_BYTES + 1)
     except JwksError:
         raise
+    except ssl.SSLCertVerificationError as exc:
+        # Why the certificate failed is what tells a missing CA (SSL_CERT_FILE) from a wrong host.
+        raise JwksError(f"{type(exc).__name__} ({exc.verify_message}) fetching {url}") from exc
     except Exception as exc:  # OSError, ssl and http.client errors: all mean "no document"
         raise JwksError(f"{type(exc).__name__} fetching {url}") from exc
     finally:
@@ -218,6 +230,7 @@ class KeySource:
         jwks_uri: str | None = None,
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
         cooldown: float = 60.0,
+        min_interval: float = MIN_FETCH_INTERVAL,
         max_age: float = 3600.0,
         max_stale: float = 3600.0,
         timeout: float = REFRESH_TIMEOUT,
@@ -226,6 +239,9 @@ class KeySource:
     ) -> None:
         """``timeout`` is for a whole refresh; ``clock`` paces refreshes (tests move it by hand).
 
+        ``cooldown``: how long a kid that a fresh fetch did not hold is refused without another
+        fetch, and how long after a failed refresh nothing is fetched. ``min_interval``: the
+        least time between two fetches that unknown kids cause.
         ``max_stale``: how long past ``max_age`` the last good keys still serve while refreshes
         fail; after ``max_age + max_stale`` from the last good fetch, lookups are refused
         (``keys_stale``) until a refresh works.
@@ -235,6 +251,7 @@ class KeySource:
         self._wanted = frozenset(algorithms)
         self._jwks_uri = jwks_uri or None
         self._cooldown = cooldown
+        self._min_interval = min_interval
         self._max_age = max_age
         self._trusted_for = max_age + max_stale
         self._timeout = timeout
@@ -243,6 +260,10 @@ class KeySource:
         self._keys: dict[str, VerificationKey] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
+        self._failed_at: float | None = None
+        # kid -> when it was last looked up in a fresh fetch and not found. Only kids that caused
+        # a fetch enter, so it holds at most one per min_interval within a cooldown.
+        self._penalised: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def key_for(self, kid: str | None) -> VerificationKey:
@@ -253,9 +274,12 @@ class KeySource:
         # seen waits for the refresh (bounded by its deadline).
         if self._lock.acquire(blocking=key is None):
             try:
-                if self._may_fetch(unknown_kid=key is None):
-                    self._refresh()
+                # Another request may have fetched while this one waited for the lock.
                 key = self._keys.get(kid) if isinstance(kid, str) else None
+                if self._may_fetch(kid, known=key is not None) and self._refresh():
+                    key = self._keys.get(kid) if isinstance(kid, str) else None
+                    if key is None and isinstance(kid, str):
+                        self._penalise(kid)
             finally:
                 self._lock.release()
         return self._trusted(key)
@@ -272,14 +296,27 @@ class KeySource:
     def _stale(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at >= self._max_age
 
-    def _may_fetch(self, *, unknown_kid: bool) -> bool:
+    def _may_fetch(self, kid: object, *, known: bool) -> bool:
+        now = self._clock()
         if self._attempted_at is None:
             return True
-        if self._clock() - self._attempted_at < self._cooldown:
+        if self._failed_at is not None and now - self._failed_at < self._cooldown:
             return False
-        return unknown_kid or self._stale()
+        if known:
+            return self._stale()
+        if now - self._attempted_at < self._min_interval or not isinstance(kid, str):
+            # A kid that is not a string can never be in a key set: it fetches nothing.
+            return False
+        penalised_at = self._penalised.get(kid)
+        return penalised_at is None or now - penalised_at >= self._cooldown
 
-    def _refresh(self) -> None:
+    def _penalise(self, kid: str) -> None:
+        now = self._clock()
+        self._penalised = {k: at for k, at in self._penalised.items() if now - at < self._cooldown}
+        self._penalised[kid] = now
+
+    def _refresh(self) -> bool:
+        """Fetch the key set; False (logged, nothing changed) when that fails."""
         self._attempted_at = self._clock()
         deadline = time.monotonic() + self._timeout
         try:
@@ -287,17 +324,24 @@ class KeySource:
             url = self._jwks_uri or self._discover(deadline, context)
             keys = parse_jwks(fetch_json(url, issuer=self.issuer, deadline=deadline, context=context), self._wanted)
         except Exception as exc:  # JwksError, or anything a hostile answer provokes: never raise
+            self._failed_at = self._attempted_at
             LOGGER.warning(
-                "jwks refresh failed; keeping last good key set",
+                "jwks refresh failed; keeping last good key set"
+                if self._keys
+                else "jwks refresh failed; no keys yet, so every token is denied (keys_unavailable)",
                 extra={
                     "error": str(exc) if isinstance(exc, JwksError) else type(exc).__name__,
                     "known_kids": sorted(self._keys),
+                    "issuer": self.issuer,
+                    "retry_after_seconds": self._cooldown,
                 },
             )
-            return
+            return False
         self._keys = keys
         self._fetched_at = self._clock()
+        self._failed_at = None
         LOGGER.info("jwks refreshed", extra={"known_kids": sorted(keys)})
+        return True
 
     def _discover(self, deadline: float, context: ssl.SSLContext | None) -> str:
         url = discovery_url(self.issuer)

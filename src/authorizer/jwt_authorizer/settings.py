@@ -6,6 +6,11 @@ silent default for a value that was given). ``template.yaml`` sets every variabl
 ``VARIABLES`` (a template test compares the two), and tests build ``Settings`` directly, so
 nothing in a developer's shell can change their result.
 
+``JWKS_COOLDOWN_SECONDS`` is not a pause between fetches: a ``kid`` the cached key set lacks
+fetches at once (at most one such fetch a second, ``keys.MIN_FETCH_INTERVAL``). It is how long a
+``kid`` that a fresh fetch did not hold is refused without another fetch (the penalty box), and
+how long nothing is fetched after a failed fetch.
+
 The log level is not a setting: Lambda's own ``LoggingConfig`` (``ApplicationLogLevel``) sets it.
 """
 
@@ -39,7 +44,7 @@ class Settings(NamedTuple):
     # RESOURCE_ROUTES (JSON): route key -> the resource URL its tokens must name as aud
     # (RFC 8707), "" to take it from the request; AUDIENCE does not apply on those routes.
     resource_routes: Mapping[str, str] = MappingProxyType({})
-    jwks_cooldown: float = 60.0  # JWKS_COOLDOWN_SECONDS
+    jwks_cooldown: float = 60.0  # JWKS_COOLDOWN_SECONDS: a kid not found, a failed fetch
     jwks_max_stale: float = 3600.0  # JWKS_MAX_STALE_SECONDS
     verified_cache_size: int = 1024  # VERIFIED_CACHE_SIZE: 0 turns the cache off
     hs256_secret_parameter: str = ""  # HS256_SECRET_PARAMETER: an SSM SecureString name

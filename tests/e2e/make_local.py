@@ -1,0 +1,138 @@
+"""``make local`` as a user runs it: a subprocess whose banner is read, its curl lines replayed.
+
+The process runs in a session of its own, so Ctrl-C (SIGINT to its process group) reaches make,
+the Python server and its function workers alike, as it does in a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO
+
+from tests.e2e.conftest import http
+from tests.support import ROOT
+
+START_SECONDS = 60.0
+
+
+@dataclass
+class Running:
+    banner: str
+    process: subprocess.Popen[str]
+    stderr: list[str] = field(default_factory=list)
+
+    @property
+    def api_url(self) -> str:
+        found = re.search(r"^local API  (http://\S+)", self.banner, re.MULTILINE)
+        assert found, self.banner
+        return found.group(1)
+
+    def log_lines_until(self, predicate, seconds: float = 30.0) -> list[str]:
+        """The worker and server log lines seen so far, once one meets ``predicate`` (or the deadline)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if any(predicate(line) for line in list(self.stderr)):
+                break
+            time.sleep(0.05)
+        return list(self.stderr)
+
+
+def make_env(**extra: str) -> dict[str, str]:
+    """The developer's environment without anything that would choose make local's issuer for it."""
+    names = ("ISSUER", "AUDIENCE", "PARAMS", "SSL_CERT_FILE", "SSL_CERT_DIR", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
+    return {**{k: v for k, v in os.environ.items() if k not in names}, **extra}
+
+
+@contextmanager
+def make_local(*args: str, env: dict[str, str] | None = None) -> Iterator[Running]:
+    """``make -s local API_PORT=0 ISSUER_PORT=0 ARGS...`` until its banner's last line, then Ctrl-C."""
+    process = subprocess.Popen(
+        ["make", "-s", "local", "API_PORT=0", "ISSUER_PORT=0", *args],
+        cwd=ROOT,
+        env=env if env is not None else make_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    running = Running("", process)
+    # The workers' log lines go to stderr; read them all the time, or a full pipe stalls them.
+    drain = threading.Thread(target=_drain, args=(process.stderr, running.stderr), daemon=True)
+    drain.start()
+    try:
+        running.banner = _banner(process)
+        yield running
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        drain.join(10)
+        process.stdout.close()
+
+
+def _drain(pipe: IO[str], into: list[str]) -> None:
+    for line in pipe:
+        into.append(line)
+
+
+def _banner(process: subprocess.Popen[str]) -> str:
+    """Its stdout up to the banner's last line, read from the descriptor itself: a buffered
+    readline would hide lines already read from select."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    text = b""
+    deadline = time.monotonic() + START_SECONDS
+    while b"\nCtrl-C stops." not in text:
+        remaining = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(0.0, remaining))
+        if not ready:
+            raise AssertionError(f"make local printed no whole banner within {START_SECONDS:.0f} s:\n{text.decode()}")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise AssertionError(f"make local exited ({process.wait()}) before its banner ended:\n{text.decode()}")
+        text += chunk
+    return text.decode()
+
+
+@dataclass
+class CurlLine:
+    line: str
+    url: str
+    token: str | None
+    promised: int
+
+
+_CURL = re.compile(r'^curl -i (?:-H "Authorization: Bearer \$(\w+)" )?(\S+)\s+# (\d{3})\b')
+
+
+def curl_lines(banner: str, tokens: dict[str, str]) -> list[CurlLine]:
+    """Each curl line of a banner, its ``$NAME`` taken from ``tokens`` or the banner's NAME="..." lines."""
+    variables = dict(re.findall(r'^(\w+)="([^"$]+)"$', banner, re.MULTILINE)) | tokens
+    found = []
+    for line in banner.splitlines():
+        matched = _CURL.match(line)
+        if matched:
+            name, url, status = matched.groups()
+            found.append(CurlLine(line, url, variables[name] if name else None, int(status)))
+    return found
+
+
+def replay(banner: str, **tokens: str) -> list[tuple[str, int, int]]:
+    """Every curl line's (line, promised status, status got), sent over real HTTP."""
+    return [(c.line, c.promised, http(c.url, c.token).status) for c in curl_lines(banner, tokens)]
