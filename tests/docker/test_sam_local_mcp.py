@@ -40,7 +40,8 @@ def env_vars(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def invoke_event(template: Path, event_file: str, env_vars: Path) -> dict:
-    argv = [SAM, "local", "invoke", FUNCTION, "-t", template, "-e", EVENTS / event_file, "--env-vars", env_vars]
+    argv: list[str | Path] = [SAM, "local", "invoke", FUNCTION, "-t", template, "-e", EVENTS / event_file]
+    argv += ["--env-vars", env_vars]
     reply: dict = answer(run(sys.executable, "-m", "devkit.deploy.invoke", "--", *argv, *LOCAL_FLAGS))
     return reply
 
