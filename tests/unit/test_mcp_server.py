@@ -213,6 +213,19 @@ def test_without_the_lambda_authorizers_context_nothing_runs(authorizer, caplog)
     assert [r.msg for r in caplog.records] == [{"status": 403, "error": "no_authorizer_context"}]
 
 
+def test_a_failing_mcp_server_is_a_500_json_rpc_error_logged_by_class_only(caplog):
+    def failing(request, body, caller):
+        raise ValueError(f"echoing what the client sent: {body!r}")
+
+    event = mcp_event(request("tools/call", {"name": "whoami", "arguments": {"secret": "s3cr3t"}}))
+    with caplog.at_level(logging.INFO, logger="mcp_endpoint"):
+        answer = Endpoint(Settings(), load_mcp=lambda: failing).handle(event)
+    assert (answer["statusCode"], body(answer)["error"]) == (500, {"code": -32603, "message": "Internal error"})
+    (record,) = caplog.records
+    assert (record.levelno, record.msg["error"], record.msg["status"]) == (logging.ERROR, "ValueError", 500)
+    assert "s3cr3t" not in caplog.text
+
+
 # ---------------------------------------------------------------------- bad bodies
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
