@@ -189,6 +189,8 @@ def test_every_event_file_is_covered_by_a_test():
         "test-route-jwt.json",
         "test-route-lambda.json",
         "test-route-health.json",
+        "mcp-tools-call.json",  # tests/unit/test_mcp_server.py
+        "mcp-metadata.json",  # tests/unit/test_mcp_server.py
         "env.json",
     }
     assert {path.name for path in EVENTS.glob("*.json")} == covered
