@@ -29,6 +29,9 @@ API_PORT     ?= 3000
 ALG          ?= RS256
 ISSUER_PORT  ?= 3001
 SCOPES       ?= read:test
+# What make mcp's client asks its issuer for (the MCP route's RequiredScope, if it has one).
+MCP_SCOPE    ?=
+MCP_URL      ?=
 # ISSUERS=2: a second dev issuer for the Lambda authorizer's several-issuer mode; ISSUER_INDEX=2
 # mints from it. PERMISSIONS, ORG_ID and GTY add the claims Auth0 RBAC / Organizations use.
 ISSUERS      ?= 1
@@ -160,6 +163,11 @@ token: install ## Print a fresh token: dev issuer (SCOPES= AUDIENCE= VARIANT= ..
 	@$(PY) -m devkit.local $(if $(ISSUER),oidc-token --issuer "$$ISSUER" --audience-param "$(AUDIENCE_PARAM)" \
 	  --scope "$(GIVEN_SCOPES)",token --issuer-port "$(ISSUER_PORT)" --issuer-index "$(ISSUER_INDEX)" --scope "$(SCOPES)") \
 	  --audience "$$AUDIENCE" --variant "$(VARIANT)" --permissions "$(PERMISSIONS)" --org-id "$(ORG_ID)" --gty "$(GTY)"
+
+.PHONY: mcp
+mcp: install ## Call /mcp's whoami with the official MCP client: 401, metadata, token, call (make local's; or MCP_URL=... ISSUER=...)
+	@$(PY) -m devkit.local mcp --url "$(or $(MCP_URL),http://127.0.0.1:$(API_PORT)/mcp)" \
+	  --issuer "$(or $(ISSUER),http://127.0.0.1:$(ISSUER_PORT)/)" $(if $(ISSUER),--real-issuer) --scope "$(MCP_SCOPE)"
 
 # ---------------------------------------------------------------- SAM CLI with Docker
 .PHONY: build-local

@@ -107,6 +107,42 @@ def _auth0_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mcp(args: argparse.Namespace) -> int:
+    """``make mcp``: the official MCP client against the MCP server, finding its own way to a token."""
+    import json
+    from urllib.parse import urlparse
+
+    from devkit.mcp_client import run_whoami
+
+    if urlparse(args.url).scheme not in ("http", "https") or not urlparse(args.url).netloc:
+        raise ValueError(
+            f"MCP_URL must be the MCP server's http(s) URL, such as https://api.example.com/mcp (got {args.url!r})"
+        )
+    if args.real_issuer:
+        missing = [name for name in OIDC_CLIENT_SETTINGS if not os.environ.get(name, "").strip()]
+        if missing:
+            raise ValueError(f"set {', '.join(missing)} (in the environment or .env) for make mcp ISSUER=...")
+        client_id, client_secret = os.environ["OIDC_CLIENT_ID"].strip(), os.environ["OIDC_CLIENT_SECRET"].strip()
+    else:
+        client_id, client_secret = "mcp-dev-client", "dev"  # the dev issuer checks no secret
+    try:
+        session = run_whoami(
+            args.url, client_id=client_id, client_secret=client_secret, issuer=args.issuer, scope=args.scope
+        )
+    except Exception as exc:  # the SDK's errors come in groups and many types: one line each way
+        raise ValueError(f"MCP client against {args.url}: {_first_cause(exc)} (is the API up? check MCP_URL)") from exc
+    print(json.dumps(session.identity))
+    print(f"(MCP revision {session.protocol_version}; tools: {', '.join(session.tools)})", file=sys.stderr)
+    return 0
+
+
+def _first_cause(exc: BaseException) -> str:
+    """The innermost error of an exception group (anyio task groups wrap the one that matters)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def port_number(value: str, variable: str) -> int:
     """A port from the command line, named by the make variable that set it; 0 picks a free one."""
     if re.fullmatch(r"[0-9]+", value) and int(value) <= 65535:
@@ -171,6 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     auth0.add_argument("--scope", default="", help="space-separated scopes to request")
     auth0.set_defaults(run=_auth0_token)
+
+    mcp = commands.add_parser("mcp", help="call whoami on the MCP server with the official MCP client (make mcp)")
+    mcp.add_argument("--url", required=True, help="the MCP server's URL (default in make: make local's /mcp)")
+    mcp.add_argument("--issuer", required=True, help="the authorization server the client's credentials are for")
+    mcp.add_argument("--real-issuer", action="store_true", help="credentials from OIDC_CLIENT_* (make mcp ISSUER=...)")
+    mcp.add_argument("--scope", default="", help="space-separated scopes to ask for (MCP_SCOPE)")
+    mcp.set_defaults(run=_mcp)
 
     serve = commands.add_parser("serve", help="run the dev issuer and the local API (make local)")
     serve.add_argument("--template", default="template.yaml")

@@ -132,6 +132,10 @@ class DevIssuer:
             "issuer": self.issuer,
             "jwks_uri": self.jwks_uri,
             "token_endpoint": self.issuer + "oauth/token",
+            # RFC 8414 metadata needs one, and MCP clients read it: it refuses every request and
+            # says why (the dev issuer has no users to log in, only client credentials).
+            "authorization_endpoint": self.issuer + "authorize",
+            "response_types_supported": ["code"],
             # It checks no secret; both ways of sending one are taken (RFC 6749 section 2.3.1).
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "id_token_signing_alg_values_supported": [self.algorithm],
@@ -201,6 +205,15 @@ class _IssuerApp:
                     self.server.requests[path] += 1
         elif method == "POST" and rest == "oauth/token":
             status, body = self._token(issuer, _token_request(environ))
+        elif rest.partition("?")[0] == "authorize":
+            status, body = (
+                400,
+                {
+                    "error": "unsupported_response_type",
+                    "error_description": "the dev issuer has no users to log in; get a token with client "
+                    "credentials (make token, or an MCP client's client-credentials flow)",
+                },
+            )
         else:
             status, body = 404, {"error": "not_found"}
         return respond(environ, start_response, status, _JSON_HEADERS, json.dumps(body).encode())
@@ -241,7 +254,9 @@ class _IssuerApp:
             extra["permissions"] = extra["permissions"].split()  # Auth0 writes an array
         token = issuer.mint(
             subject=str(request.get("sub") or f"{client_id}@clients"),
-            audience=request.get("audience") or None,
+            # Auth0's audience, or RFC 8707's resource (what MCP clients send); audience wins if
+            # both are given, as with Auth0's resource parameter compatibility profile.
+            audience=request.get("audience") or request.get("resource") or None,
             scopes=scopes,
             lifetime=lifetime,
             client_id=client_id,

@@ -22,7 +22,7 @@ from devkit.local.functions import Functions
 from devkit.local.gateway import Gateway, Request, Response
 from devkit.local.issuer import DevIssuer, IssuerServer
 from devkit.local.server import IDLE_TIMEOUT, WsgiServer, respond
-from devkit.parameters import check_deployable, parse_overrides
+from devkit.parameters import check_deployable, parse_overrides, template_parameters
 from devkit.template import Api, Route, load_api
 from devkit.tokens import flip_signature
 from jwt_authorizer.algorithms import BUILT_IN_ALGORITHMS
@@ -49,13 +49,15 @@ def request_from_environ(environ: dict[str, Any]) -> Request:
 class GatewayApp:
     """WSGI in front of ``Gateway.handle``: environ in, ``Response`` out, nothing else."""
 
-    def __init__(self, gateway: Gateway, verbose: bool = False) -> None:
-        self.gateway = gateway
+    def __init__(self, verbose: bool = False) -> None:
+        self.gateway: Gateway | None = None  # set by ApiServer.use before the server starts
         self.verbose = verbose
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         request = request_from_environ(environ)
         try:
+            if self.gateway is None:
+                raise RuntimeError("the server started before it had a gateway")
             response = self.gateway.handle(request)
         except Exception:  # the emulator's own bug: answer as API Gateway would, keep serving
             LOGGER.exception("local gateway error")
@@ -68,17 +70,26 @@ class GatewayApp:
 
 
 class ApiServer(WsgiServer):
-    def __init__(
-        self, gateway: Gateway, host: str, port: int, verbose: bool = False, idle_timeout: int = IDLE_TIMEOUT
-    ) -> None:
-        super().__init__(
-            GatewayApp(gateway, verbose), host, port, name="local-api", idle_timeout=idle_timeout, verbose=verbose
-        )
-        self.gateway = gateway
+    """The local API: bound at construction (so its URL is known), serving the gateway ``use`` gives."""
+
+    def __init__(self, host: str, port: int, verbose: bool = False, idle_timeout: int = IDLE_TIMEOUT) -> None:
+        self._app = GatewayApp(verbose)
+        super().__init__(self._app, host, port, name="local-api", idle_timeout=idle_timeout, verbose=verbose)
+
+    @property
+    def gateway(self) -> Gateway:
+        if self._app.gateway is None:
+            raise RuntimeError("ApiServer.use(gateway) comes first")
+        return self._app.gateway
+
+    def use(self, gateway: Gateway) -> ApiServer:
+        self._app.gateway = gateway
+        return self
 
     def stop(self) -> None:
         super().stop()
-        self.gateway.functions.close()
+        if self._app.gateway is not None:
+            self._app.gateway.functions.close()
 
 
 def _listen_error(exc: OSError, host: str, port: int, variable: str) -> OSError:
@@ -141,9 +152,13 @@ class LocalStack:
             if self.second_issuer is not None:
                 own["AdditionalIssuers"] = self.second_issuer.issuer
         try:
+            self.api_server = ApiServer(host, api_port, verbose, idle_timeout)
+            if "McpResourceUrl" in template_parameters(template) and "McpResourceUrl" not in (parameters or {}):
+                # The MCP server's URL (its tokens' audience, its metadata's resource) is this
+                # server's; on AWS it is the API's own https:// URL.
+                own["McpResourceUrl"] = f"{self.api_url}/mcp"
             api = load_api(template, {**own, **(parameters or {})})
-            gateway = Gateway(api, Functions(api.functions, environ=environ), clock=clock)
-            self.api_server = ApiServer(gateway, host, api_port, verbose, idle_timeout)
+            self.api_server.use(Gateway(api, Functions(api.functions, environ=environ), clock=clock))
         except OSError as exc:
             self.close()
             raise _listen_error(exc, host, api_port, "API_PORT") from exc
