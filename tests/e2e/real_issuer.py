@@ -94,8 +94,11 @@ def installed() -> Path:
 
 
 @contextlib.contextmanager
-def real_issuer(tmp: Path) -> Iterator[RealIssuer]:
-    """oidc-provider on 127.0.0.1 over HTTPS, started now and stopped when the block ends."""
+def real_issuer(tmp: Path, resources: tuple[str, ...] = (RESOURCE,)) -> Iterator[RealIssuer]:
+    """oidc-provider on 127.0.0.1 over HTTPS, started now and stopped when the block ends.
+
+    ``resources``: the RFC 8707 resources it issues tokens for (each token's ``aud``).
+    """
     node = node_or_skip()
     home = installed()
     key = new_rsa_key()
@@ -116,7 +119,7 @@ def real_issuer(tmp: Path) -> Iterator[RealIssuer]:
                     "keys": [private],
                     "alg": "RS256",
                     "scopes": list(SCOPES),
-                    "resources": [RESOURCE],
+                    "resources": list(resources),
                     "clients": [
                         {
                             "client_id": CLIENT_ID,

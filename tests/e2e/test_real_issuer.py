@@ -22,7 +22,7 @@ import pytest
 from tests.e2e.conftest import http
 from tests.e2e.make_local import make_env, make_local, replay
 from tests.e2e.real_issuer import CLIENT_ID, CLIENT_SECRET, POST_CLIENT_ID, RESOURCE, RealIssuer, real_issuer
-from tests.support import ROOT
+from tests.support import ROOT, free_port
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +180,30 @@ def test_make_token_errors_are_one_line_naming_what_to_change(provider, args, en
         assert "TLS certificate not trusted" in ours[0] and "SSL_CERT_FILE" in ours[0]
     assert "Traceback" not in result.stderr and CLIENT_SECRET not in result.stderr
     assert os.environ.get("OIDC_CLIENT_SECRET", "") not in ("wrong",)
+
+
+def test_the_official_mcp_client_gets_an_mcp_token_from_the_real_issuer_and_calls_whoami(tmp_path):
+    # GIVEN oidc-provider issuing tokens for the API and for make local's MCP server, by resource
+    port = free_port()
+    mcp_url = f"http://127.0.0.1:{port}/mcp"
+    with real_issuer(tmp_path, resources=(RESOURCE, mcp_url)) as issuer:
+        env = trusted_env(issuer)
+        with make_local(f"ISSUER={issuer.issuer}", f"AUDIENCE={RESOURCE}", f"API_PORT={port}", env=env) as running:
+            assert running.api_url == f"http://127.0.0.1:{port}"
+            # WHEN make mcp runs the official client with that issuer's client credentials
+            done = subprocess.run(
+                ["make", "-s", "mcp", f"API_PORT={port}", f"ISSUER={issuer.issuer}"],
+                cwd=ROOT,
+                env={**env, "OIDC_CLIENT_ID": CLIENT_ID, "OIDC_CLIENT_SECRET": CLIENT_SECRET},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            api_token_on_mcp = http(mcp_url, issued_token(issuer), "POST", {"content-type": "application/json"}, b"{}")
+
+    # THEN it found the issuer from the metadata, asked it for a token bound to the MCP URL, and
+    # whoami names its client; the issuer's token for the rest of the API is refused on /mcp
+    assert done.returncode == 0, done.stderr
+    identity = json.loads(done.stdout)
+    assert (identity["sub"], identity["clientId"]) == (CLIENT_ID, CLIENT_ID)
+    assert api_token_on_mcp.status == 403

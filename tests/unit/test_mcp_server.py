@@ -306,6 +306,8 @@ def test_metadata_names_this_apis_mcp_url_when_none_is_configured(path):
     assert answer["headers"] == {"content-type": "application/json", "cache-control": "max-age=300"}
     assert body(answer) == {
         "resource": "https://api.example.org/mcp",
+        # No scope required, said so: a client asks for none rather than all the issuer lists.
+        "scopes_supported": [],
         "bearer_methods_supported": ["header"],
         "resource_name": "HTTP API MCP server",
     }

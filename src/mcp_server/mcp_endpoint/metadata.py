@@ -38,12 +38,17 @@ def resource_url(settings: Settings, domain: str) -> str | None:
 
 
 def protected_resource_metadata(resource: str, settings: Settings) -> dict[str, Any]:
-    """The metadata document for ``resource``; fields with nothing to say are left out (RFC 9728 allows it)."""
+    """The metadata document for ``resource``.
+
+    ``scopes_supported`` is there even when empty: a client with nothing to go on (the official
+    SDK among them) otherwise asks for every scope the authorization server lists, ``openid``
+    included, and a standards issuer refuses that for client credentials (``invalid_scope``).
+    An empty list says what is true: the route needs no scope, so ask for none.
+    """
     document: dict[str, Any] = {"resource": resource}
     if settings.issuers:
         document["authorization_servers"] = list(settings.issuers)
-    if settings.scopes:
-        document["scopes_supported"] = list(settings.scopes)
+    document["scopes_supported"] = list(settings.scopes)
     document["bearer_methods_supported"] = ["header"]
     document["resource_name"] = RESOURCE_NAME
     return document
