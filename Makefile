@@ -210,7 +210,7 @@ start-api: build-local ## sam local start-api on API_PORT (JWT routes are NOT ch
 # ---------------------------------------------------------------- measure
 # The bench's peer (Powertools) and Lambda's runtime log formatter, with the authorizer's own pins:
 # an environment of their own, so neither ever reaches .venv or a function's requirements.
-.venv-bench/.installed: requirements-bench.txt src/authorizer/requirements.txt pyproject.toml
+.venv-bench/.installed: requirements-bench.txt src/authorizer/requirements.txt src/mcp_server/requirements.txt pyproject.toml
 	python3 -m venv .venv-bench
 	.venv-bench/bin/pip install --quiet --upgrade pip
 	.venv-bench/bin/pip install --quiet -r requirements-bench.txt

@@ -33,3 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The function's code directory: the working directory of every .venv-bench process, which
 # finds ``app`` and ``jwt_authorizer`` there as Lambda's runtime finds them in /var/task.
 AUTHORIZER = ROOT / "src" / "authorizer"
+# The other functions' code directories, for their cold-start rows.
+MCP_SERVER = ROOT / "src" / "mcp_server"
+TEST_ROUTE = ROOT / "src" / "test_route"
+EVENTS = ROOT / "events"

@@ -17,10 +17,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from devkit.bench import AUTHORIZER
+from devkit.bench import AUTHORIZER, EVENTS, MCP_SERVER, TEST_ROUTE
 from devkit.bench.issuer import Issuers
 from devkit.bench.report import Row, faster_row, paired_ratio, ratio_row, rotated
 
+# The MCP function's INIT and its metadata answer, over the test route's import: a goal that
+# fails if the MCP SDK (~30x the floor) is ever imported before a POST /mcp needs it.
+MCP_INIT_GOAL = 3.0
 # What any verifier of RS256 tokens fetched over HTTPS must import at the least.
 FLOOR_IMPORTS = (
     "import urllib.request, ssl, json, hashlib, base64, logging; "
@@ -53,6 +56,14 @@ import app
 token = sys.stdin.readline().strip()
 event = {"version": "2.0", "routeKey": "GET /lambda/test", "headers": {"authorization": "Bearer " + token}}
 print(json.dumps({"ok": app.lambda_handler(event, None)["isAuthorized"]}))
+"""
+# The MCP function (src/mcp_server) from a fresh process: its public metadata, then whoami
+# through the SDK, with the sample events; each must answer 200.
+MCP_ANSWER = """
+import json, sys
+import app
+event = json.load(open(sys.argv[1]))
+print(json.dumps({"ok": app.lambda_handler(event, None)["statusCode"] == 200}))
 """
 POWERTOOLS_IMPORT = "from aws_lambda_powertools.utilities.auth_alpha.jwt import JWTVerifier"
 POWERTOOLS_FIRST = f"""
@@ -149,9 +160,10 @@ def _compile(python: Path) -> None:
     A process does not write them when its environment says not to (PYTHONDONTWRITEBYTECODE,
     which some shells and containers set), and every import would then compile the source.
     """
-    done = subprocess.run([str(python), "-m", "compileall", "-q", str(AUTHORIZER)], capture_output=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"bench: could not compile {AUTHORIZER}: {done.stdout.decode()[-300:]}")
+    for code in (AUTHORIZER, MCP_SERVER, TEST_ROUTE):
+        done = subprocess.run([str(python), "-m", "compileall", "-q", str(code)], capture_output=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"bench: could not compile {code}: {done.stdout.decode()[-300:]}")
 
 
 def _probes(issuers: Issuers, py: str, plain: Path) -> dict[str, Probe]:
@@ -168,6 +180,10 @@ def _probes(issuers: Issuers, py: str, plain: Path) -> dict[str, Probe]:
         "first": Probe([py, "-c", OUR_FIRST], env, AUTHORIZER, decides=True),
         "first_no_pyc": Probe([py, "-B", "-c", OUR_FIRST], env, plain, decides=True),
         "powertools_first": Probe([py, "-c", POWERTOOLS_FIRST], env, AUTHORIZER, decides=True),
+        "route": Probe([py, "-c", "import app"], env, TEST_ROUTE),
+        "mcp": Probe([py, "-c", "import app"], env, MCP_SERVER),
+        "mcp_metadata": Probe([py, "-c", MCP_ANSWER, str(EVENTS / "mcp-metadata.json")], env, MCP_SERVER, True),
+        "mcp_first": Probe([py, "-c", MCP_ANSWER, str(EVENTS / "mcp-tools-call.json")], env, MCP_SERVER, True),
     }
 
 
@@ -233,5 +249,17 @@ def _cold_rows(samples: dict[str, list[float]], memory: dict[str, list[float]], 
             None,
             "MB",
             rss["powertools_first"] / rss["floor_fetch"],
+        ),
+        row("floor process, the MCP function's neighbour: import the test route function (app)", "route", "route"),
+        # The SDK waits for the first POST /mcp: INIT and the public metadata stay near the floor.
+        row("import the MCP function (app; the MCP SDK not yet loaded)", "mcp", "route", MCP_INIT_GOAL),
+        row("process start → first metadata answer, MCP function", "mcp_metadata", "route", MCP_INIT_GOAL),
+        row("process start → first tools/call whoami (the MCP SDK loaded; information)", "mcp_first", "route"),
+        Row(
+            "peak memory, MCP function to its first tools/call (x the test route's import)",
+            rss["mcp_first"],
+            None,
+            "MB",
+            rss["mcp_first"] / rss["route"],
         ),
     ]

@@ -32,6 +32,7 @@ def package_sizes() -> list[Row]:
             f"  previous AuthorizerFunction package (+ {PREVIOUS_EXTRA})",
         ),
         ("TestRouteFunction", "test_route", "", "TestRouteFunction package"),
+        ("McpServerFunction", "mcp_server", "", "McpServerFunction package"),
     )
     for function, source, extra, label in packages:
         with tempfile.TemporaryDirectory() as scratch:

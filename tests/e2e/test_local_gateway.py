@@ -130,7 +130,7 @@ def _admin_route() -> tuple[str, str]:
 
 ADMIN_ROUTE = _admin_route()
 ADMIN_RULE = ('ROUTE_SCOPES: ""', """ROUTE_SCOPES: '{"GET /lambda/admin": ["admin"]}'""")
-NO_ROUTE_IN_KEY = ("              Context: [routeKey]\n", "")
+NO_ROUTE_IN_KEY = ("              Context: [routeKey, domainName]\n", "              Context: [domainName]\n")
 
 
 @pytest.mark.parametrize("cache_key_has_route", [True, False])
@@ -269,7 +269,13 @@ def test_without_origins_cors_is_off_and_options_is_not_a_route(stack: LocalStac
 def test_an_any_route_with_an_authorizer_swallows_preflights(tmp_path):
     # The pitfall lint rule E9102 exists for: an ANY route takes OPTIONS, so the authorizer sees it.
     lambda_route = "              security:\n                - LambdaAuthorizer: []"
-    edits = [(f"            get:\n{lambda_route}", f"            x-amazon-apigateway-any-method:\n{lambda_route}")]
+    route = "          /lambda/test:\n"
+    edits = [
+        (
+            f"{route}            get:\n{lambda_route}",
+            f"{route}            x-amazon-apigateway-any-method:\n{lambda_route}",
+        )
+    ]
     local = LocalStack(
         template_variant(tmp_path, *edits),
         clock=FakeClock(),
@@ -291,7 +297,7 @@ def test_an_any_route_with_an_authorizer_swallows_preflights(tmp_path):
         ),
         (
             "Nope=1",
-            "error: unknown parameter 'Nope' (template.yaml has: AdditionalIssuers, AllowedAlgorithms, Audience,",
+            "error: unknown parameter 'Nope' (template.yaml has: AdditionalIssuers, AlarmEmail, AlarmTopicArn,",
         ),
         ("AuthorizerCacheTtl=99999", "error: parameter AuthorizerCacheTtl: '99999' is above the maximum of 3600"),
         ("AuthorizerCacheTtl=abc", "error: parameter AuthorizerCacheTtl: 'abc' is not a number; must be a whole"),

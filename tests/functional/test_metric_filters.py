@@ -17,6 +17,7 @@ too. The Reason filter's pattern is checked to list exactly the enumeration.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -40,7 +41,7 @@ from jwt_authorizer.secret import SharedSecret
 from jwt_authorizer.settings import Settings
 from jwt_authorizer.verifier import TokenRejected
 from tests.logfilters import dimension, matches
-from tests.support import ROOT, StaticKeys, free_port, load_event
+from tests.support import ROOT, FakeClock, StaticKeys, free_port, load_event
 
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 ISSUER, AUDIENCE = "https://issuer.example/", "https://api.example.com"
@@ -239,18 +240,28 @@ def other_authorizer_lines(records: Records) -> dict[str, str]:
     parse_jwks({"keys": [*DEV.jwks()["keys"], {**public_jwk(DEV.key, "enc"), "use": "enc"}]})
     (skipped,) = as_runtime_writes(records.records[start:])
     served = DevIssuer().serve().start()
+    clock = FakeClock()
+    source = KeySource(issuer=served.issuer.issuer, clock=clock)
     try:
         start = len(records.records)
-        KeySource(issuer=served.issuer.issuer).key_for(served.issuer.kid)
+        source.key_for(served.issuer.kid)
         (refreshed,) = as_runtime_writes(records.records[start:])
     finally:
         served.stop()
+    # The issuer gone, a kid it never published asks for the keys again, in vain: the last
+    # good keys stay (the line the dashboard counts, beside the first-fetch failure above).
+    clock.now += 2
+    start = len(records.records)
+    with contextlib.suppress(TokenRejected):
+        source.key_for("rotated-in")
+    (kept,) = [line for line in as_runtime_writes(records.records[start:]) if "refresh failed" in line]
     report = {"time": "2026-12-02T10:00:00.000Z", "type": "platform.report", "record": {"requestId": "r1"}}
     cold = {**report, "record": {"metrics": {"durationMs": 180.2, "billedDurationMs": 181, "initDurationMs": 173.4}}}
     warm = {**report, "record": {"metrics": {"durationMs": 1.2, "billedDurationMs": 2}}}
     return {
         "jwks:skipped": skipped,
         "jwks:refreshed": refreshed,
+        f"jwks:{json.loads(kept)['message']}": kept,
         "report:cold": json.dumps(cold),
         "report:warm": json.dumps(warm),
         "start": json.dumps({"time": "2026-12-02T10:00:00.000Z", "type": "platform.start", "record": {}}),
@@ -295,11 +306,16 @@ def filters() -> dict[str, dict[str, Any]]:
     }
 
 
+# Every line the key source writes when a refresh fails (keys.py): with keys to keep, and without.
+REFRESH_FAILED = (
+    "jwks refresh failed; keeping last good key set",
+    "jwks refresh failed; no keys yet, so every token is denied (keys_unavailable)",
+)
 # Which lines each filter must match; every other line of the same log group must not match.
 EXPECTED = {
     "DecisionsByReasonFilter": {f"decision:{reason.value}" for reason in Reason},
     "DecisionTotalsFilter": {f"decision:{reason.value}" for reason in Reason},
-    "KeyRefreshFailuresFilter": {"jwks:jwks refresh failed; keeping last good key set"},
+    "KeyRefreshFailuresFilter": {f"jwks:{message}" for message in REFRESH_FAILED},
     "KeysSkippedFilter": {"jwks:skipped"},
     "ColdStartsFilter": {"report:cold"},
     "Responses2xxFilter": {"access:jwt-200", "access:lambda-200", "access:health-200", "access:redirect-302"},
@@ -332,7 +348,7 @@ def lines() -> dict[str, dict[str, str]]:
 def test_every_reason_has_a_real_decision_line_and_a_failed_refresh_was_written(lines):
     authorizer = lines["AuthorizerLogGroup"]
     assert {key for key in authorizer if key.startswith("decision:")} == {f"decision:{r.value}" for r in Reason}
-    assert "jwks:jwks refresh failed; keeping last good key set" in authorizer
+    assert {f"jwks:{message}" for message in REFRESH_FAILED} <= set(authorizer)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -128,6 +128,11 @@ def test_cold_rows_are_reported_against_both_floor_processes():
             "peak memory (ru_maxrss), floor process",
             "peak memory, ours",
             "peak memory, Powertools",
+            "floor process, the MCP function's neighbour: import the test route function (app)",
+            "import the MCP function (app; the MCP SDK not yet loaded)",
+            "process start → first metadata answer, MCP function",
+            "process start → first tools/call whoami",
+            "peak memory, MCP function to its first tools/call",
         ],
     )
     for cells in rows.values():
@@ -136,6 +141,8 @@ def test_cold_rows_are_reported_against_both_floor_processes():
     assert "≤ 1.15x" in rows["import the authorizer (app), ES256 configuration (ALLOWED_ALGORITHMS=ES256)"][4]
     assert "≤ 1.2x" in rows["process start → first decision, ours (discovery + JWKS over TLS)"][4]
     assert "ours ≥ 1.5x faster" in rows["process start → first verified token, Powertools JWTVerifier"][4]
+    assert "≤ 3.0x" in rows["import the MCP function (app; the MCP SDK not yet loaded)"][4]
+    assert "≤ 3.0x" in rows["process start → first metadata answer, MCP function"][4]
 
 
 def test_gateway_rows_are_reported():
@@ -166,6 +173,7 @@ def test_package_rows_show_the_package_now_and_the_one_before():
         "AuthorizerFunction package",
         "previous AuthorizerFunction package (+ PyJWT==2.15.1)",
         "TestRouteFunction package",
+        "McpServerFunction package",
     ):
         found = [name for name in rows if name.startswith(label)]
         assert found, f"{label!r} missing in {list(rows)}"

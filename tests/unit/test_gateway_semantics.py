@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from devkit.local.functions import FunctionError
-from devkit.local.gateway import Gateway, Request
+from devkit.local.gateway import DOMAIN, Gateway, Request
 from devkit.local.issuer import DevIssuer
 from devkit.template import Api, load_api
 from tests.cases import Case, build_header_value, load_cases
@@ -131,7 +131,11 @@ def test_lambda_authorizer_gets_the_v2_request_event_without_body(gateway: Gatew
     (auth_name, auth_event), (_, route_event) = functions.events
     assert auth_name == "AuthorizerFunction"
     assert auth_event["type"] == "REQUEST"
-    assert auth_event["identitySource"] == ["Bearer abc", "GET /lambda/test"]
+    assert auth_event["identitySource"] == [
+        "Bearer abc",
+        "GET /lambda/test",
+        auth_event["requestContext"]["domainName"],
+    ]
     assert auth_event["routeArn"].endswith(":localapi01/$default/GET/lambda/test")
     assert auth_event["headers"]["x-up"] == "Case"
     assert "body" not in auth_event
@@ -348,7 +352,7 @@ def test_expired_authorizer_answers_are_purged_not_kept_for_good(api: Api, funct
 
     # THEN only that one is held (3.5 MB were, before)
     assert len(gateway._cache._entries) == 1
-    assert list(gateway._cache._entries) == [("LambdaAuthorizer", ("Bearer later", "GET /lambda/test"))]
+    assert list(gateway._cache._entries) == [("LambdaAuthorizer", ("Bearer later", "GET /lambda/test", DOMAIN))]
 
 
 def test_past_1000_answers_the_oldest_goes_first(api: Api, functions: RecordingFunctions):
