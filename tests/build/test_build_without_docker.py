@@ -45,15 +45,25 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return out / "AuthorizerFunction"
+    return out
 
 
-def test_every_native_library_is_aarch64_for_cpython_313(package: Path):
-    libraries = sorted(package.rglob("*.so"))
-    names = {library.name for library in libraries}
-    assert "_rust.abi3.so" in names
-    assert any(name.startswith("_cffi_backend.cpython-313-aarch64") for name in names), names
+def _libraries(function: Path) -> list[Path]:
+    libraries = sorted(function.rglob("*.so"))
     for library in libraries:
         header = library.read_bytes()[:20]
         assert header[:4] == b"\x7fELF", library
         assert int.from_bytes(header[18:20], "little") == EM_AARCH64, library
+    return libraries
+
+
+def test_every_native_library_is_aarch64_for_cpython_313(package: Path):
+    names = {library.name for library in _libraries(package / "AuthorizerFunction")}
+    assert "_rust.abi3.so" in names
+    assert any(name.startswith("_cffi_backend.cpython-313-aarch64") for name in names), names
+
+
+def test_the_mcp_servers_native_libraries_are_aarch64_for_cpython_313_too(package: Path):
+    names = {library.name for library in _libraries(package / "McpServerFunction")}
+    assert any(name.startswith("_pydantic_core.cpython-313-aarch64") for name in names), names
+    assert any(name.startswith("rpds.cpython-313-aarch64") for name in names), names

@@ -11,8 +11,6 @@ import base64
 import copy
 import json
 import logging
-import subprocess
-import sys
 import threading
 from importlib import metadata
 from pathlib import Path
@@ -25,8 +23,7 @@ from packaging.utils import canonicalize_name
 from mcp_endpoint.endpoint import Endpoint
 from mcp_endpoint.gateway import MAX_BODY_BYTES, Request
 from mcp_endpoint.settings import SettingError, Settings
-from tests.support import EVENTS, ROOT, load_event, load_function
-from tests.unit.test_events import generated, missing_keys
+from tests.support import ROOT, load_event, load_function
 
 MCP_SERVER_DIR = ROOT / "src" / "mcp_server"
 DOMAIN = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
@@ -349,35 +346,6 @@ def test_a_resource_url_that_cannot_be_right_stops_init(url):
         Settings.parse({"MCP_RESOURCE_URL": url})
 
 
-PROBE = """
-import json, os, sys, app
-answer = app.lambda_handler(json.loads(os.environ["EVENT"]), None)
-loaded = sorted({m.split(".")[0] for m in sys.modules} & {"mcp", "mcp_types", "anyio", "starlette", "pydantic"})
-print(json.dumps({"status": answer["statusCode"], "loaded": loaded}))
-"""
-
-
-def served_in_a_new_container(event: dict[str, Any]) -> dict[str, Any]:
-    # The function's own directory as the working directory, as Lambda's /var/task.
-    env = {"PATH": "/usr/bin:/bin", "EVENT": json.dumps(event), "ISSUER": "https://issuer.example/"}
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=MCP_SERVER_DIR, env=env, capture_output=True, text=True, check=True
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
-@pytest.mark.parametrize("path", PATHS)
-def test_the_metadata_route_never_imports_the_mcp_sdk(path):
-    assert served_in_a_new_container(get(path)) == {"status": 200, "loaded": []}
-
-
-def test_the_probe_sees_the_sdk_once_mcp_is_served():
-    # The same probe, after a POST /mcp: the check above can see the SDK when it is there.
-    result = served_in_a_new_container(mcp_event(request("tools/list")))
-    assert result == {"status": 200, "loaded": ["anyio", "mcp", "mcp_types", "pydantic", "starlette"]}
-
-
 # --------------------------------------------------------------------------- logging
 def test_one_line_per_mcp_request_with_method_tool_and_caller_only(caplog):
     event = mcp_event(request("tools/call", {"name": "whoami", "arguments": {}}))
@@ -421,26 +389,6 @@ def test_the_sdk_is_never_handed_the_authorization_header_or_cookies():
     headers = Request.from_event(event).headers
     assert "authorization" not in headers and "cookie" not in headers
     assert headers["mcp-protocol-version"] == LEGACY
-
-
-def test_the_sample_events_have_every_field_of_sam_clis_http_api_generator():
-    reference = generated("apigateway", "http-api-proxy")
-    for name in ("mcp-tools-call.json", "mcp-metadata.json"):
-        # What API Gateway leaves out here: fields with nothing to hold (no cookies, query, path or
-        # stage variables, no mTLS), the JWT authorizer's block (the Lambda authorizer's instead),
-        # and on the public metadata route the authorizer and body.
-        gaps = set(missing_keys(reference, json.loads((EVENTS / name).read_text())))
-        assert gaps <= {
-            "cookies",
-            "queryStringParameters",
-            "pathParameters",
-            "stageVariables",
-            "requestContext.authentication",
-            "requestContext.authorizer.jwt",
-            "requestContext.authorizer",
-            "body",
-        }
-        assert ("body" in gaps, "requestContext.authorizer" in gaps) == (name == "mcp-metadata.json",) * 2
 
 
 # ----------------------------------------------------------------------- requirements
