@@ -20,9 +20,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from devkit.template import FAKE_ACCOUNT, FAKE_REGION, Function
 
@@ -94,9 +94,19 @@ def _read_line(fd: int, timeout: float) -> bytes | None:
 class FunctionPool:
     """Warm workers for one function; more are started while all are busy, up to a cap."""
 
-    def __init__(self, function: Function, environ: Mapping[str, str] | None = None) -> None:
-        """``environ``: make local's environment, whose ``HOST_VARIABLES`` the workers get too."""
+    def __init__(
+        self,
+        function: Function,
+        environ: Mapping[str, str] | None = None,
+        on_log: Callable[[bytes], None] | None = None,
+    ) -> None:
+        """``environ``: make local's environment, whose ``HOST_VARIABLES`` the workers get too.
+
+        ``on_log``: also given each line a worker writes (its log, as CloudWatch would receive
+        it), which still reaches this process's stderr.
+        """
         self.function = function
+        self._on_log = on_log
         self._host = {name: value for name, value in (environ or {}).items() if name in HOST_VARIABLES}
         self._idle: list[_Worker] = []
         self._count = 0
@@ -156,7 +166,10 @@ class FunctionPool:
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if self._on_log is not None else None,
         )
+        if process.stderr is not None and self._on_log is not None:
+            threading.Thread(target=_forward, args=(process.stderr, self._on_log), daemon=True).start()
         ready = _read_line(process.stdout.fileno(), INIT_TIMEOUT) if process.stdout is not None else None
         if not ready:
             process.kill()
@@ -172,11 +185,25 @@ class FunctionPool:
             self._idle.clear()
 
 
+def _forward(pipe: IO[bytes], on_log: Callable[[bytes], None]) -> None:
+    """A worker's log lines to this process's stderr, each also to ``on_log``, until the worker ends."""
+    with pipe:
+        for line in pipe:
+            sys.stderr.buffer.write(line)
+            sys.stderr.buffer.flush()
+            on_log(line)
+
+
 class Functions:
     """All of the template's functions, by logical ID."""
 
-    def __init__(self, functions: dict[str, Function], environ: Mapping[str, str] | None = None) -> None:
-        self.pools = {name: FunctionPool(fn, environ) for name, fn in functions.items()}
+    def __init__(
+        self,
+        functions: dict[str, Function],
+        environ: Mapping[str, str] | None = None,
+        on_log: Callable[[bytes], None] | None = None,
+    ) -> None:
+        self.pools = {name: FunctionPool(fn, environ, on_log) for name, fn in functions.items()}
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
         return self.pools[name].invoke(event)

@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from devkit.local.functions import FunctionError, Functions
+from devkit.local.tally import Tally
 from devkit.template import FAKE_ACCOUNT, FAKE_REGION, Api, Authorizer, Cors, Route
 from jwt_authorizer.adapters import bearer_token
 from jwt_authorizer.algorithms import BUILT_IN_ALGORITHMS
@@ -194,9 +195,12 @@ class Gateway:
         functions: Functions,
         *,
         clock: Callable[[], float] = time.monotonic,
+        tally: Tally | None = None,
     ) -> None:
+        """``tally``: where the session's answers are counted (make local's summary on exit)."""
         self.api = api
         self.functions = functions
+        self.tally = tally
         self._cache = _AuthorizerCache(clock)
         self._jwt = {
             # RS256 alone: what AWS shows its built-in authorizer accepting ("RSA-based
@@ -232,7 +236,7 @@ class Gateway:
     def _route(self, request: Request, path: str, query: str, segments: tuple[str, ...] | None) -> Response:
         matched = self._match(request.method.upper(), segments)
         if matched is None:
-            return Response.message(404, "Not Found")
+            return self._counted(None, Response.message(404, "Not Found"))
         route, path_parameters = matched
         event = self._event(request, route, path, query, path_parameters)
         if route.authorizer is not None:
@@ -240,12 +244,21 @@ class Gateway:
             check = self._jwt_authorize if authorizer.kind == "jwt" else self._lambda_authorize
             denied = check(authorizer, route, event)
             if denied is not None:
-                return denied
+                # The access log's authorizerError: the built-in authorizer refused a token it read.
+                refused = authorizer.kind == "jwt" and any(
+                    k == "www-authenticate" and "error=" in v for k, v in denied.headers
+                )
+                return self._counted(route, denied, refused)
         try:
             result = self.functions.invoke(route.function, event)
         except FunctionError:
-            return Response.message(500, "Internal Server Error")
-        return self._map_response(result)
+            return self._counted(route, Response.message(500, "Internal Server Error"))
+        return self._counted(route, self._map_response(result))
+
+    def _counted(self, route: Route | None, response: Response, builtin_refusal: bool = False) -> Response:
+        if self.tally is not None:
+            self.tally.response(route.route_key if route is not None else None, response.status, builtin_refusal)
+        return response
 
     def _match(self, method: str, segments: tuple[str, ...] | None) -> tuple[Route, dict[str, str]] | None:
         if segments is None:

@@ -22,6 +22,7 @@ from devkit.local.functions import Functions
 from devkit.local.gateway import Gateway, Request, Response
 from devkit.local.issuer import DevIssuer, IssuerServer
 from devkit.local.server import IDLE_TIMEOUT, WsgiServer, respond
+from devkit.local.tally import Tally
 from devkit.parameters import check_deployable, parse_overrides, template_parameters
 from devkit.template import Api, Route, load_api
 from devkit.tokens import flip_signature
@@ -132,6 +133,8 @@ class LocalStack:
         authorizers accept, and the dev issuer's tokens carry, unless the parameters say otherwise.
         ``environ``: where the function workers' trust store and proxy settings come from.
         """
+        # What the session's requests came to, as the dashboard counts it: printed on exit.
+        self.tally = Tally()
         self.issuer_servers: list[IssuerServer] = []
         self._dev_issuer: DevIssuer | None = None
         self.second_issuer: DevIssuer | None = None
@@ -158,7 +161,8 @@ class LocalStack:
                 # server's; on AWS it is the API's own https:// URL.
                 own["McpResourceUrl"] = f"{self.api_url}/mcp"
             api = load_api(template, {**own, **(parameters or {})})
-            self.api_server.use(Gateway(api, Functions(api.functions, environ=environ), clock=clock))
+            functions = Functions(api.functions, environ=environ, on_log=self.tally.log_line)
+            self.api_server.use(Gateway(api, functions, clock=clock, tally=self.tally))
         except OSError as exc:
             self.close()
             raise _listen_error(exc, host, api_port, "API_PORT") from exc
@@ -443,4 +447,7 @@ def run(args: argparse.Namespace) -> int:
         print("\nstopping", flush=True)
     finally:
         stack.close()
+        summary = stack.tally.summary()
+        if summary:
+            print(summary, flush=True)
     return 0

@@ -30,6 +30,7 @@ class Running:
     banner: str
     process: subprocess.Popen[str]
     stderr: list[str] = field(default_factory=list)
+    after: str = ""  # what it printed after the banner, by the time it ended
 
     @property
     def api_url(self) -> str:
@@ -83,6 +84,7 @@ def make_local(*args: str, env: dict[str, str] | None = None) -> Iterator[Runnin
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
         drain.join(10)
+        running.after = process.stdout.read()
         process.stdout.close()
 
 

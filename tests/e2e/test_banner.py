@@ -68,3 +68,6 @@ def test_ctrl_c_stops_make_local_and_its_workers_without_a_traceback():
         assert [got for _, promised, got in answers] == [promised for _, promised, _ in answers]
     assert running.process.returncode is not None  # make itself ends on SIGINT, as in a terminal
     assert not [line for line in running.stderr if "Traceback" in line or "KeyboardInterrupt" in line]
+    # ... and says what the session came to, as the dashboard would count it.
+    assert "this session, as the dashboard counts it" in running.after
+    assert "GET /lambda/test" in running.after and "Lambda authorizer decisions: " in running.after

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -433,3 +434,39 @@ def test_make_token_mints_for_the_audience_the_running_stack_accepts():
         assert http(local.api_url + "/lambda/test", value).status == 200
     finally:
         local.close()
+
+
+def test_the_session_tally_counts_what_the_dashboard_counts(tmp_path):
+    # GIVEN a fresh stack, and requests of each kind the dashboard tells apart
+    local = LocalStack(ROOT / "template.yaml", clock=FakeClock()).start()
+    try:
+        good, expired = local.dev_issuer.mint(), local.dev_issuer.mint(lifetime=-60)
+        statuses = [
+            http(local.api_url + "/lambda/test", good).status,
+            http(local.api_url + "/lambda/test", expired).status,
+            http(local.api_url + "/test", expired).status,
+            http(local.api_url + "/test").status,
+            http(local.api_url + "/health").status,
+            http(local.api_url + "/nowhere").status,
+        ]
+        assert statuses == [200, 403, 401, 401, 200, 404]
+        # The decision lines come from the worker's output: wait for the two, not for a time.
+        deadline = time.monotonic() + 30
+        while sum(local.tally.decisions.values()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        local.close()
+
+    # THEN responses by route and status class, decisions by reason, and the built-in authorizer's
+    # refusal of a token it read (not the request without one), as the metric filters count them
+    tally = local.tally
+    assert tally.responses == {
+        ("GET /lambda/test", "2xx"): 1,
+        ("GET /lambda/test", "4xx"): 1,
+        ("GET /test", "4xx"): 2,
+        ("GET /health", "2xx"): 1,
+        ("-", "4xx"): 1,
+    }
+    assert tally.decisions == {("allow", "ok"): 1, ("deny", "expired"): 1}
+    assert tally.builtin_refusals == 1
+    assert "Lambda authorizer decisions: allow ok 1, deny expired 1" in tally.summary()
