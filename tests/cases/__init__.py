@@ -275,18 +275,7 @@ def build_header_value(case: Case, issuer: DevIssuer, now: int | None = None, al
     header = _merge({"alg": alg, "typ": "JWT", "kid": kid or issuer.kid}, case.header, issuer, now)
     payload = case.payload_raw.encode() if case.payload_raw is not None else _payload(claims)
     token = _sign(case, signer, header, payload)
-    if case.raw is None:
-        return f"Bearer {token}"
-    parts = token.split(".")
-    return case.raw.format(
-        token=token,
-        p0=parts[0],
-        p1=parts[1],
-        p2=parts[2],
-        huge="A" * 10000,
-        p2_noncanonical=_respell(parts[2]),
-        p2_flipped=flip_signature(token).split(".")[2] if parts[2] else "",
-    )
+    return _header_value(case, token)
 
 
 def _build(case: Case, issuer: CaseIssuer, now: int, algorithm: str) -> str:
@@ -308,6 +297,11 @@ def _build(case: Case, issuer: CaseIssuer, now: int, algorithm: str) -> str:
         changed = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         changed["sub"] = "admin"
         token = f"{head}.{_b64(json.dumps(changed).encode())}.{sig}"
+    return _header_value(case, token)
+
+
+def _header_value(case: Case, token: str) -> str:
+    """The row's Authorization value: ``Bearer`` and the token, or its ``raw`` text filled in."""
     if case.raw is None:
         return f"Bearer {token}"
     parts = token.split(".")

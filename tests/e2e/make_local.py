@@ -14,10 +14,10 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 from tests.e2e.conftest import http
 from tests.support import ROOT
@@ -94,22 +94,27 @@ def _drain(pipe: IO[str], into: list[str]) -> None:
 
 
 def _banner(process: subprocess.Popen[str]) -> str:
-    """Its stdout up to the banner's last line, read from the descriptor itself: a buffered
-    readline would hide lines already read from select."""
+    """Its stdout up to the banner's last line."""
+    text = read_until(process, lambda text: b"\nCtrl-C stops." in text, START_SECONDS, "make local's banner")
+    return text.decode()
+
+
+def read_until(process: subprocess.Popen[Any], done: Callable[[bytes], bool], seconds: float, what: str) -> bytes:
+    """A process's stdout until ``done`` says it holds enough, read from the descriptor itself (a
+    buffered readline would hide lines already read from select); fails naming ``what``."""
     assert process.stdout is not None
     fd = process.stdout.fileno()
     text = b""
-    deadline = time.monotonic() + START_SECONDS
-    while b"\nCtrl-C stops." not in text:
-        remaining = deadline - time.monotonic()
-        ready, _, _ = select.select([fd], [], [], max(0.0, remaining))
+    deadline = time.monotonic() + seconds
+    while not done(text):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
-            raise AssertionError(f"make local printed no whole banner within {START_SECONDS:.0f} s:\n{text.decode()}")
+            raise AssertionError(f"no {what} within {seconds:.0f} s:\n{text.decode()}")
         chunk = os.read(fd, 65536)
         if not chunk:
-            raise AssertionError(f"make local exited ({process.wait()}) before its banner ended:\n{text.decode()}")
+            raise AssertionError(f"the process exited ({process.wait()}) before its {what}:\n{text.decode()}")
         text += chunk
-    return text.decode()
+    return text
 
 
 @dataclass

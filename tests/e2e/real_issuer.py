@@ -16,10 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ import pytest
 
 from devkit.local.issuer import new_rsa_key
 from devkit.tls import LocalCA
+from tests.e2e.make_local import read_until
 from tests.support import ROOT
 
 SOURCE = Path(__file__).parent / "oidc"
@@ -164,18 +163,7 @@ def real_issuer(tmp: Path, resources: tuple[str, ...] = (RESOURCE,)) -> Iterator
 
 
 def _listening(process: subprocess.Popen[bytes]) -> int:
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    text = b""
-    deadline = time.monotonic() + START_SECONDS
-    while not text.endswith(b"\n"):
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            raise AssertionError(f"oidc-provider did not start within {START_SECONDS:.0f} s")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            raise AssertionError(f"oidc-provider exited ({process.wait()}) before it listened")
-        text += chunk
+    text = read_until(process, lambda text: text.endswith(b"\n"), START_SECONDS, "oidc-provider listening line")
     word, port = text.decode().split()
     assert word == "listening", text
     return int(port)
