@@ -223,7 +223,8 @@ class Gateway:
         segments = path_segments(path)
         if cors is not None and origin is not None and _is_preflight(request) and not self._match("OPTIONS", segments):
             # API Gateway answers preflights itself unless a route (OPTIONS or ANY) takes them.
-            return Response(204, _cors_headers(cors, origin, preflight=True) if cors.allows(origin) else [])
+            preflight = Response(204, _cors_headers(cors, origin, preflight=True) if cors.allows(origin) else [])
+            return self._counted(None, preflight)
         response = self._route(request, path, query, segments)
         if cors is None or origin is None:
             return response

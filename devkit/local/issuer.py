@@ -243,6 +243,8 @@ class _IssuerApp:
         client_id = str(request.get("client_id") or "dev-client")
         scopes = str(request.get("scope") or "").split()
         lifetime = request.get("expires_in", 3600)
+        if isinstance(lifetime, str) and lifetime.isdigit():  # a form's fields are all strings
+            lifetime = int(lifetime)
         variant = request.get("variant", "valid")
         if not isinstance(lifetime, int) or not 1 <= lifetime <= 86400:
             return 400, {"error": "invalid_request", "error_description": "expires_in must be 1 to 86400 seconds"}

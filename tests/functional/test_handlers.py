@@ -140,6 +140,12 @@ def test_missing_configuration_fails_at_cold_start_with_a_clear_message(load_aut
         ({"ROUTE_SCOPES": '{"GET /a*": ["admin"]}'}, "is not a route key"),
         ({"ROUTE_SCOPES": '{"GET /a": ["r\\u00e9ad"]}'}, "RFC 6749 scope-token"),
         ({"REQUIRED_SCOPES": 'read:"x"'}, "not an RFC 6749 scope-token"),
+        # A URL from the request would vary with the path under one route key (the cache key).
+        ({"RESOURCE_ROUTES": '{"POST /mcp/{tenant}": ""}'}, "covers more than one path or method"),
+        ({"RESOURCE_ROUTES": '{"ANY /mcp": ""}'}, "covers more than one path or method"),
+        ({"RESOURCE_ROUTES": '{"POST /mcp": "https://x.example/mcp?a=1"}'}, "without query or fragment"),
+        ({"RESOURCE_ROUTES": '{"POST /mcp": "", "POST /mcp": "https://x.example/mcp"}'}, "gives 'POST /mcp' twice"),
+        ({"RESOURCE_ROUTES": '{"$default": ""}'}, "is not a route key"),
     ],
 )
 def test_settings_that_would_weaken_a_rule_fail_at_cold_start(load_authorizer, settings, message):

@@ -80,6 +80,7 @@ def modern(method: str, params: dict[str, Any] | None = None) -> tuple[dict[str,
 def get(path: str, method: str = "GET", domain: str = DOMAIN) -> dict[str, Any]:
     event = load_event("mcp-metadata.json")
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
     event["requestContext"]["http"]["method"] = method
     event["requestContext"]["domainName"] = domain
     return event
@@ -425,3 +426,10 @@ def test_the_function_pins_its_whole_runtime_tree_at_the_versions_the_tests_run(
     assert set(function) == runtime_tree("mcp")
     development = pins(ROOT / "requirements-dev.txt")
     assert {name: development.get(name) for name in function} == function
+
+
+def test_behind_a_base_path_mapping_the_route_is_still_mcp():
+    # A custom domain mapping "v1" to the API: rawPath holds the mapping's key, the route key not.
+    event = mcp_event(request("tools/list"))
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/v1/mcp"
+    assert endpoint().handle(event)["statusCode"] == 200

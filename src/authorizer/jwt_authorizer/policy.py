@@ -179,19 +179,22 @@ class Grant(NamedTuple):
 class Policy:
     """The route rules of one authorizer: ``grant`` once per token, ``refusal`` per request.
 
-    ``audiences``: what a token must name as its audience on every route but the resource routes;
+    ``audiences``: what a token must name as its audience on every route but the resource routes
+    (required, and never empty: no default may quietly check no audience at all);
     ``resources``: route key -> the resource URL (RFC 8707) its tokens must name instead, "" for
-    the URL the request came to. Empty ``audiences``: the verifier checked them already (the
-    built-in authorizer's emulation), so no route needs it checked again.
+    the URL the request came to.
     """
 
     def __init__(
         self,
         scopes: ScopeRules | None = None,
         claims: ClaimRules | None = None,
-        audiences: frozenset[str] = frozenset(),
+        *,
+        audiences: frozenset[str],
         resources: Mapping[str, str] | None = None,
     ) -> None:
+        if not audiences:
+            raise ValueError("at least one audience is required")
         self.scopes = scopes or ScopeRules()
         self.claims = claims or ClaimRules()
         self.audiences = audiences
@@ -220,9 +223,7 @@ class Policy:
             context["orgId"] = claims["org_id"]
         aud = claims.get("aud")
         # One string aud, the usual case, is one set lookup; audience_matches has every other rule.
-        audience_ok = not self.audiences or (
-            aud in self.audiences if type(aud) is str else audience_matches(claims, self.audiences)
-        )
+        audience_ok = aud in self.audiences if type(aud) is str else audience_matches(claims, self.audiences)
         return Grant(scopes, context, self.claims.check(claims), audience_ok, claims)
 
     def refusal(self, grant: Grant, route_key: object = None, resource: str | None = None) -> Reason | None:

@@ -177,6 +177,13 @@ def parse_resource_routes(text: str) -> Mapping[str, str]:
             raise SettingError(
                 f'RESOURCE_ROUTES[{route_key!r}] must be an http(s) URL without query or fragment, or ""'
             )
+        if not url and (route_key.startswith("ANY ") or "{" in route_key):
+            # The URL would change with the path while the route key, in the cache key, does not:
+            # an answer cached for one path would answer for another.
+            raise SettingError(
+                f'RESOURCE_ROUTES[{route_key!r}] takes its URL from the request ("") but the route covers '
+                "more than one path or method: name its URL"
+            )
     return MappingProxyType(dict(raw))
 
 

@@ -1,6 +1,7 @@
 """One event in, one answer out: the routes, the refusals, and the one log line per MCP request.
 
-Routes (HTTP API payload 2.0, ``rawPath`` and ``requestContext.http.method``):
+Routes (HTTP API payload 2.0: the path of ``routeKey``, else ``rawPath``, and
+``requestContext.http.method``):
 
 - ``POST /mcp``: MCP Streamable HTTP, stateless, JSON answers (``sdk.py``, loaded on first use),
   for a caller the Lambda authorizer vouched for; a request without one is refused (403).

@@ -59,7 +59,11 @@ class Request:
         headers = event.get("headers")
         return cls(
             method=_text(http.get("method")).upper(),
-            path=_text(event.get("rawPath")) or _text(http.get("path")),
+            # The route's own path where there is one: behind a custom domain's base path mapping
+            # rawPath carries the mapping's key too, and the route is still /mcp.
+            path=_text(event.get("routeKey")).partition(" ")[2]
+            or _text(event.get("rawPath"))
+            or _text(http.get("path")),
             query=_text(event.get("rawQueryString")),
             domain=_text(context.get("domainName")),
             headers={

@@ -31,7 +31,7 @@ class Settings(NamedTuple):
     resource_url: str = ""
     # ISSUER: comma-separated, as the authorizer reads it; the authorization servers advertised.
     issuers: tuple[str, ...] = ()
-    # MCP_SCOPES: space- or comma-separated; the scopes advertised (none: the field is left out).
+    # MCP_SCOPES: space- or comma-separated; the scopes advertised (none: an empty list, "ask for none").
     scopes: tuple[str, ...] = ()
 
     @classmethod
