@@ -13,7 +13,12 @@ template's own Parameters section, so they never drift from what a deploy enforc
 
 Values are written as ``sam deploy --parameter-overrides`` takes them (``parse_overrides``
 reads them with SAM CLI's own parser, ``format_override`` writes one back), so ``make local
-PARAMS=...`` and ``make deploy PARAMS=...`` read the same text the same way.
+PARAMS=...`` and ``make deploy PARAMS=...`` read the same text the same way. Text SAM CLI's
+parser would silently drop (``RequiredScope=read test`` keeps ``read``) is refused instead.
+
+``check_deployable`` adds what CloudFormation does not check but a deploy still trips over: the
+Lambda authorizer's start-up rules, and an issuer that can never match a token's ``iss``
+(``issuer_problem``, the one definition lint rule E9104 uses too).
 
 Every refusal is one line that names the parameter and quotes its ``ConstraintDescription``.
 """
@@ -63,15 +68,61 @@ def parse_overrides(value: object) -> dict[str, str]:
     import click  # with SAM CLI, imported only when there are parameters to read
     from samcli.cli.types import CfnParameterOverridesType
 
+    parser = CfnParameterOverridesType()
+    for item in value:
+        _refuse_what_sam_would_drop(str(item), parser.ordered_pattern_match, source)
     try:
-        parsed = CfnParameterOverridesType().convert(tuple(str(item) for item in value), None, None)
+        parsed = parser.convert(tuple(str(item) for item in value), None, None)
     except click.BadParameter:
         shown = " ".join(str(item) for item in value)
         raise ParameterError(
-            f"parameters {shown!r} are not Name=Value pairs as sam deploy --parameter-overrides takes them "
+            f"{source}: {shown!r} is not Name=Value pairs as sam deploy --parameter-overrides takes them "
             "(quote a value that holds spaces: Name='a b')"
         ) from None
     return {str(name): str(text) for name, text in parsed.items()}
+
+
+def _refuse_what_sam_would_drop(text: str, patterns: Iterable[str], source: str) -> None:
+    """Refuse ``text`` unless SAM CLI's parser reads every character of it as part of a pair.
+
+    SAM CLI collects ``Name=Value`` matches with ``re.findall`` and skips whatever lies between
+    them: ``RequiredScope=read test`` deploys ``read``, and ``A=1 B=`` deploys no B at all.
+    """
+    if text.startswith("file://"):
+        return  # SAM CLI reads that file itself, and refuses what it cannot parse
+    normalized = " " + text.strip()
+    for pattern in patterns:
+        matches = list(re.finditer(pattern, normalized))
+        if matches:
+            break
+    else:
+        matches = []  # nothing is a pair: all of it would be refused (by SAM CLI, in other words)
+    previous: re.Match[str] | None = None
+    position = 0
+    for match in [*matches, None]:
+        gap = normalized[position : match.start() if match else len(normalized)]
+        if gap.strip():
+            dropped = ", and sam deploy would drop it" if matches else ""
+            raise ParameterError(
+                f"{source}: {gap.strip()!r} is not a Name=Value pair{dropped}; {_quoting_hint(previous, gap)}"
+            )
+        if match is not None:
+            previous, position = match, match.end()
+
+
+def _quoting_hint(previous: re.Match[str] | None, gap: str) -> str:
+    leftover = gap.strip()
+    bare = re.fullmatch(r"([A-Za-z0-9]+)=", leftover)
+    if bare:
+        return f"write an empty value as {bare.group(1)}=''"
+    if previous is None or "=" in leftover.split()[0]:
+        return "give Name=Value pairs separated by spaces, quoting a value that holds spaces: Name='a b'"
+    name, value = previous.group(1), previous.group(2)
+    if len(value) > 1 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1]
+    whole = value + gap.rstrip()
+    quote = '"' if "'" in whole else "'"
+    return f"quote the whole value: {name}={quote}{whole}{quote}"
 
 
 # SAM CLI unescapes \", \' and "\ " and has no escape for a backslash itself.

@@ -76,7 +76,9 @@ def plan(args: argparse.Namespace, ask: Callable[[str], str] | None) -> tuple[di
         flags = ["--no-confirm-changeset", "--no-fail-on-empty-changeset"]
         return parameters, [*flags, *parameter_overrides(parameters), *target]
     try:
-        saved = parse_overrides(deploy_settings(args.config).parameter_overrides)
+        saved = parse_overrides(
+            deploy_settings(args.config).parameter_overrides, f"parameter_overrides in {args.config}"
+        )
     except (SamconfigError, ParameterError) as exc:
         raise DeployError(str(exc)) from exc
     if "Issuer" in saved:

@@ -193,8 +193,8 @@ def test_a_malformed_template_parameter_is_one_clear_line():
     result = _serve("--api-port", "0", "--issuer-port", "0", "--parameters", "RequiredScope")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: parameters 'RequiredScope' are not Name=Value pairs as sam deploy --parameter-overrides takes "
-        "them (quote a value that holds spaces: Name='a b')"
+        "error: PARAMS: 'RequiredScope' is not a Name=Value pair; "
+        "give Name=Value pairs separated by spaces, quoting a value that holds spaces: Name='a b'"
     ]
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from devkit.parameters import ParameterError, parse_pairs, template_parameters, validate
+from devkit.parameters import ParameterError, parse_overrides, parse_pairs, template_parameters, validate
 from devkit.template import TemplateError, translate
 from tests.support import ROOT
 
@@ -181,3 +183,77 @@ def test_a_scanner_error_has_no_context_but_still_its_place(tmp_path: Path):
 def test_a_missing_template_is_one_line(tmp_path: Path):
     with pytest.raises(ParameterError, match=r"^cannot read .*nope\.yaml: No such file or directory$"):
         validate(tmp_path / "nope.yaml", {})
+
+
+# ---------------------------------------------------------------- PARAMS: nothing SAM CLI would drop
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        (
+            "RequiredScope=read test",
+            "PARAMS: 'test' is not a Name=Value pair, and sam deploy would drop it; "
+            "quote the whole value: RequiredScope='read test'",
+        ),
+        (
+            "AuthorizerCacheTtl=60 RequiredScope=",
+            "PARAMS: 'RequiredScope=' is not a Name=Value pair, and sam deploy "
+            "would drop it; write an empty value as RequiredScope=''",
+        ),
+        (
+            "RequiredScope=",
+            "PARAMS: 'RequiredScope=' is not a Name=Value pair; write an empty value as RequiredScope=''",
+        ),
+        (
+            "RequiredScope='read'test",
+            "PARAMS: 'test' is not a Name=Value pair, and sam deploy would drop it; "
+            "quote the whole value: RequiredScope='readtest'",
+        ),
+        (
+            "junk RequiredScope=read",
+            "PARAMS: 'junk' is not a Name=Value pair, and sam deploy would drop it; "
+            "give Name=Value pairs separated by spaces, quoting a value that holds spaces: Name='a b'",
+        ),
+        (
+            "ParameterKey=A,ParameterValue=1 B=2",
+            "PARAMS: 'B=2' is not a Name=Value pair, and sam deploy would drop "
+            "it; give Name=Value pairs separated by spaces, quoting a value that holds spaces: Name='a b'",
+        ),
+    ],
+)
+def test_text_sam_cli_would_silently_drop_is_refused_in_one_line(text: str, refusal: str):
+    with pytest.raises(ParameterError) as caught:
+        parse_overrides(text)
+    assert str(caught.value) == refusal
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("RequiredScope='read test'", {"RequiredScope": "read test"}),
+        ('RequiredScope="" AuthorizerCacheTtl=60', {"RequiredScope": "", "AuthorizerCacheTtl": "60"}),
+        ("  A=1   B=x=y  ", {"A": "1", "B": "x=y"}),
+        ("""RequiredClaims='{"org_id": ["org_abc123"]}'""", {"RequiredClaims": '{"org_id": ["org_abc123"]}'}),
+        ("ParameterKey=A,ParameterValue=1 ParameterKey=B,ParameterValue=2", {"A": "1", "B": "2"}),
+    ],
+)
+def test_well_formed_text_reads_as_sam_cli_reads_it(text: str, values: dict[str, str]):
+    assert parse_overrides(text) == values
+
+
+def test_the_refusal_names_where_the_text_came_from():
+    with pytest.raises(ParameterError, match=r"^parameter_overrides in samconfig.toml: 'test' is not"):
+        parse_overrides("RequiredScope=read test", "parameter_overrides in samconfig.toml")
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=st.text(alphabet=st.characters(exclude_categories=["Cs", "Cc"], exclude_characters="="), max_size=30))
+def test_a_value_never_swallows_or_loses_the_pair_after_it(value: str):
+    try:
+        parsed = parse_overrides(f"A={value} B=1")
+    except ParameterError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("PARAMS: ")
+        return
+    # Accepted: both pairs are there, and an unquoted value is exactly what was typed.
+    assert set(parsed) == {"A", "B"} and parsed["B"] == "1"
+    if not set(value) & set("\"'\\"):
+        assert parsed["A"] == value
