@@ -293,8 +293,16 @@ def test_an_any_route_with_an_authorizer_swallows_preflights(tmp_path):
             "Nope=1",
             "error: unknown parameter 'Nope' (template.yaml has: AdditionalIssuers, AllowedAlgorithms, Audience,",
         ),
-        ("AuthorizerCacheTtl=99999", "error: parameter AuthorizerCacheTtl: '99999' is above the maximum of 3600"),
-        ("AuthorizerCacheTtl=abc", "error: parameter AuthorizerCacheTtl: 'abc' is not a number; must be a whole"),
+        ("AuthorizerCacheTtl=99999", "error: parameter AuthorizerCacheTtl: '99999' does not match the allowed pattern"),
+        (
+            "AuthorizerCacheTtl=1.5",
+            "error: parameter AuthorizerCacheTtl: '1.5' does not match the allowed pattern; must",
+        ),
+        (
+            "RequiredScope=read test",
+            "error: PARAMS: 'test' is not a Name=Value pair, and sam deploy would drop it; "
+            "quote the whole value: RequiredScope='read test'",
+        ),
         (
             "CorsAllowedOrigins='https://a.example/path'",
             "error: parameter CorsAllowedOrigins: 'https://a.example/path'",

@@ -85,7 +85,7 @@ def test_realistic_mistakes_in_the_real_template_are_caught(tmp_path, edits, exp
 
 
 def test_route_rules_without_the_route_key_are_fine_when_nothing_is_cached(tmp_path):
-    edits = [ROUTE_RULES, NO_ROUTE_IN_KEY, ("    Default: 300\n", "    Default: 0\n")]
+    edits = [ROUTE_RULES, NO_ROUTE_IN_KEY, ('    Default: "300"\n', '    Default: "0"\n')]
     assert lint(template_variant(tmp_path, *edits)) == []
 
 
