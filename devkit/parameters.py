@@ -59,8 +59,11 @@ def parse_pairs(pairs: Iterable[str]) -> dict[str, str]:
     return values
 
 
-def parse_overrides(value: object) -> dict[str, str]:
-    """``parameter_overrides`` as SAM CLI itself reads it (one string, or a list of strings)."""
+def parse_overrides(value: object, source: str = "PARAMS") -> dict[str, str]:
+    """``parameter_overrides`` as SAM CLI itself reads it (one string, or a list of strings).
+
+    ``source`` names where the text came from, for the one-line refusal (the make variable).
+    """
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
@@ -169,10 +172,39 @@ def validate(template: Path | Mapping[str, Any], values: Mapping[str, str]) -> d
     return dict(values)
 
 
+# The template's parameters that hold issuers: the JWT authorizer's, and the Lambda authorizer's
+# extra ones. Each must equal its tokens' iss byte for byte.
+ISSUER_PARAMETERS = ("Issuer", "AdditionalIssuers")
+
+
+def issuer_problem(value: object) -> str | None:
+    """Why ``value`` can never equal a token's ``iss`` (None: it can).
+
+    The one definition for lint rule E9104 (the template's values and defaults) and for
+    ``check_deployable`` (``make deploy``, with or without ``SKIP_ISSUER_CHECK``, and ``make local``).
+    """
+    if not isinstance(value, str):
+        return None
+    if value != value.strip() or re.search(r"\s", value):
+        return "contains whitespace"
+    if not value.startswith("https://"):
+        return "is not an https:// URL"
+    host = value[len("https://") :].split("/", 1)[0]
+    if host.endswith(".auth0.com") and not value.endswith("/"):
+        return f"lacks the trailing slash Auth0 puts in iss (use '{value}/')"
+    return None
+
+
 def check_deployable(template: Path | Mapping[str, Any], values: Mapping[str, str]) -> dict[str, str]:
     """``values`` as CloudFormation checks them, then as the Lambda authorizer would at start-up
-    (after a whole deploy): one ``ParameterError`` line for the first that fails."""
+    (after a whole deploy), and each issuer as a token's ``iss`` must match it: one
+    ``ParameterError`` line for the first that fails."""
     checked = validate(template, values)
+    for name in ISSUER_PARAMETERS:
+        for issuer in checked.get(name, "").split(","):
+            problem = issuer_problem(issuer.strip()) if issuer.strip() else None
+            if problem:
+                raise ParameterError(f"parameter {name}: issuer {issuer.strip()!r} {problem}")
     try:
         parse_required_claims(checked.get("RequiredClaims", ""))
     except ValueError as exc:

@@ -12,7 +12,9 @@ write: ``AWS::Serverless::HttpApi`` (``Auth``, ``DefinitionBody``, ``CorsConfigu
   authorizer's own ``ScopeRules.route_specific`` decides) but no ``$context.routeKey`` in its
   cache key;
 - E9104 an issuer that cannot match a token's ``iss`` (not https, whitespace, an Auth0
-  issuer without its trailing slash).
+  issuer without its trailing slash), for the JWT authorizer and for the issuers a Lambda
+  authorizer's function gets in ``ISSUER``; the rule is ``devkit.parameters.issuer_problem``,
+  the same one ``make deploy`` and ``make local`` apply to the parameters given to them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
+from devkit.parameters import issuer_problem
 from jwt_authorizer.policy import ScopeRules
 from jwt_authorizer.settings import SettingError, parse_route_scopes, parse_scopes
 
@@ -425,12 +428,16 @@ class IssuerNotAnIssuerUrl(CloudFormationLintRule):
 
     def match(self, cfn: Any) -> list[RuleMatch]:
         matches = []
+        seen: set[tuple[Path, str]] = set()
         for api in apis(cfn):
-            for path, issuer in api.jwt_issuers:
-                for where, value in self._candidates(cfn, path, issuer):
-                    problem = issuer_problem(value)
-                    if problem:
-                        matches.append(RuleMatch(list(where), f"issuer {value!r} {problem}"))
+            candidates = [c for path, issuer in api.jwt_issuers for c in self._candidates(cfn, path, issuer)]
+            for authorizer in api.authorizers:
+                candidates += self._function_issuers(cfn, authorizer.function)
+            for where, value in candidates:
+                problem = issuer_problem(value)
+                if problem and (where, value) not in seen:
+                    seen.add((where, value))
+                    matches.append(RuleMatch(list(where), f"issuer {value!r} {problem}"))
         return matches
 
     @staticmethod
@@ -442,15 +449,22 @@ class IssuerNotAnIssuerUrl(CloudFormationLintRule):
             return []
         return [(path, issuer)] if isinstance(issuer, str) else []
 
-
-def issuer_problem(value: str) -> str | None:
-    if not isinstance(value, str):
-        return None
-    if value != value.strip() or re.search(r"\s", value):
-        return "contains whitespace"
-    if not value.startswith("https://"):
-        return "is not an https:// URL"
-    host = value[len("https://") :].split("/", 1)[0]
-    if host.endswith(".auth0.com") and not value.endswith("/"):
-        return "lacks the trailing slash Auth0 puts in iss"
-    return None
+    @staticmethod
+    def _function_issuers(cfn: Any, function: str | None) -> list[tuple[Path, Any]]:
+        """The issuers a Lambda authorizer's function compares iss with: its ``ISSUER`` variable,
+        a literal or the defaults of the parameters it is built from (comma-separated lists)."""
+        if function is None:
+            return []
+        props = cfn.template["Resources"][function].get("Properties") or {}
+        variables = (props.get("Environment") or {}).get("Variables") or {}
+        value = variables.get("ISSUER") if isinstance(variables, dict) else None
+        where: Path = ("Resources", function, "Properties", "Environment", "Variables", "ISSUER")
+        if isinstance(value, str):
+            return [(where, item.strip()) for item in value.split(",") if item.strip()]
+        found = []
+        for name in sorted(references(value)):
+            parameter = cfn.template.get("Parameters", {}).get(name)
+            if isinstance(parameter, dict) and isinstance(parameter.get("Default"), str):
+                items = parameter["Default"].split(",")
+                found += [(("Parameters", name, "Default"), item.strip()) for item in items if item.strip()]
+        return found

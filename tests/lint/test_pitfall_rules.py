@@ -6,12 +6,14 @@ template must pass; and realistic edits of the real template must trip the match
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from devkit import parameters
 from tests.support import CFN_LINT, ROOT, template_variant
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -78,6 +80,18 @@ ROUTE_RULES = ('ROUTE_SCOPES: ""', """ROUTE_SCOPES: '{"GET /lambda/admin": ["adm
             "E9104",
             id="auth0-issuer-without-slash",
         ),
+        pytest.param(
+            [
+                (
+                    '    Type: CommaDelimitedList\n    Default: ""\n    Description: >-\n'
+                    "      Lambda authorizer only, optional: more",
+                    '    Type: CommaDelimitedList\n    Default: "https://second.eu.auth0.com"\n    Description: >-\n'
+                    "      Lambda authorizer only, optional: more",
+                )
+            ],
+            "E9104",
+            id="lambda-authorizers-extra-auth0-issuer-without-slash",
+        ),
     ],
 )
 def test_realistic_mistakes_in_the_real_template_are_caught(tmp_path, edits, expected):
@@ -109,3 +123,13 @@ def test_e9103_asks_the_authorizers_own_rules_whether_routes_differ(tmp_path, ro
     # The same definition (ScopeRules.route_specific) as the function that will run these rules.
     edits = [REQUIRED_READ, ('ROUTE_SCOPES: ""', f"ROUTE_SCOPES: '{route_scopes}'"), NO_ROUTE_IN_KEY]
     assert ("E9103" in {rule for rule, _ in lint(template_variant(tmp_path, *edits))}) is flagged
+
+
+def test_e9104_and_the_parameter_check_share_one_definition():
+    # The deploy and make local refuse an issuer with the very function this rule flags it with.
+    spec = importlib.util.spec_from_file_location("pitfalls_under_test", ROOT / "lint" / "rules" / "pitfalls.py")
+    assert spec and spec.loader
+    rules = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rules)
+    assert rules.issuer_problem is parameters.issuer_problem
+    assert "def issuer_problem" not in (ROOT / "lint" / "rules" / "pitfalls.py").read_text()
