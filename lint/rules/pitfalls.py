@@ -14,7 +14,10 @@ write: ``AWS::Serverless::HttpApi`` (``Auth``, ``DefinitionBody``, ``CorsConfigu
 - E9104 an issuer that cannot match a token's ``iss`` (not https, whitespace, an Auth0
   issuer without its trailing slash), for the JWT authorizer and for the issuers a Lambda
   authorizer's function gets in ``ISSUER``; the rule is ``devkit.parameters.issuer_problem``,
-  the same one ``make deploy`` and ``make local`` apply to the parameters given to them.
+  the same one ``make deploy`` and ``make local`` apply to the parameters given to them;
+- E9105 a route with no authorizer that is not declared public (``security: []`` on the
+  operation, or ``Auth: {Authorizer: NONE}`` on a function event), on an API with no default
+  authorizer: a route added without a ``security`` entry is open to anyone, silently.
 """
 
 from __future__ import annotations
@@ -102,6 +105,8 @@ class Api:
         self.logical_id = logical_id
         self.cors = False
         self.routes: list[tuple[Path, str, bool]] = []  # (where, method, has an authorizer)
+        # Routes with no authorizer that say nothing about it: (where, "METHOD /path").
+        self.undeclared: list[tuple[Path, str]] = []
         self.integrations: list[Integration] = []
         self.authorizers: list[LambdaAuthorizer] = []
         self.jwt_issuers: list[tuple[Path, Any]] = []
@@ -179,8 +184,12 @@ def _read_body(cfn: Any, api: Api, body: dict[str, Any], path: Path, default_aut
                 continue
             where = (*path, "paths", route, method)
             security = operation.get("security")
-            authorized = bool(security) if security is not None else default_authorizer
+            # A body-level security list is the default for operations without their own.
+            inherited = body.get("security") if "security" in body else None
+            authorized = bool(security) if security is not None else bool(inherited) or default_authorizer
             api.routes.append((where, method.lower(), authorized))
+            if security is None and inherited is None and not default_authorizer:
+                api.undeclared.append((where, f"{_shown_method(method)} {route}"))
             integration = operation.get("x-amazon-apigateway-integration")
             if isinstance(integration, dict):
                 api.integrations.append(
@@ -227,7 +236,14 @@ def _read_function_events(cfn: Any, api: Api, default_authorizer: bool) -> None:
             authorized = authorizer != "NONE" and (authorizer is not None or default_authorizer)
             method = str(props.get("Method", "x-amazon-apigateway-any-method")).lower()
             method = "x-amazon-apigateway-any-method" if method == "any" else method
-            api.routes.append((("Resources", name, "Properties", "Events", event_name), method, authorized))
+            where = ("Resources", name, "Properties", "Events", event_name)
+            api.routes.append((where, method, authorized))
+            if authorizer is None and not default_authorizer:
+                api.undeclared.append((where, f"{_shown_method(method)} {props.get('Path', '$default')}"))
+
+
+def _shown_method(method: str) -> str:
+    return "ANY" if method.lower() in ("x-amazon-apigateway-any-method", "any") else method.upper()
 
 
 # ---------------------------------------------------------------------------- IAM reading
@@ -304,11 +320,21 @@ class ApiGatewayCannotInvoke(CloudFormationLintRule):
         matches = []
         for api in apis(cfn):
             for integration in api.integrations:
-                if integration.function and not invocable(cfn, integration.function, integration.credentials):
-                    message = (
-                        f"API Gateway cannot invoke {integration.function} for this route: set 'credentials' "
-                        f"to a role that allows lambda:InvokeFunction on it, or add an AWS::Lambda::Permission"
-                    )
+                function = integration.function
+                if function and not invocable(cfn, function, integration.credentials):
+                    roles = sorted(r for r in references(integration.credentials) if r in cfn.template["Resources"])
+                    if roles:
+                        # The usual slip when adding a function: its route names the role, the role not it.
+                        message = (
+                            f"API Gateway cannot invoke {function} for this route: its credentials role "
+                            f"{roles[0]} does not allow lambda:InvokeFunction on it; add !GetAtt {function}.Arn "
+                            f"to that role's Resource list"
+                        )
+                    else:
+                        message = (
+                            f"API Gateway cannot invoke {function} for this route: set 'credentials' "
+                            f"to a role that allows lambda:InvokeFunction on it, or add an AWS::Lambda::Permission"
+                        )
                     matches.append(RuleMatch(list(integration.path), message))
             for authorizer in api.authorizers:
                 function = authorizer.function
@@ -468,3 +494,26 @@ class IssuerNotAnIssuerUrl(CloudFormationLintRule):
                 items = parameter["Default"].split(",")
                 found += [(("Parameters", name, "Default"), item.strip()) for item in items if item.strip()]
         return found
+
+
+class RouteNeitherAuthorizedNorPublic(CloudFormationLintRule):
+    id = "E9105"
+    shortdesc = "A route has no authorizer and is not declared public"
+    description = (
+        "On an API without a default authorizer, an operation without a security entry is open to "
+        "anyone. Give it an authorizer (security: [{JwtAuthorizer: []}]) or declare it public on "
+        "purpose (security: [] on the operation; Auth: {Authorizer: NONE} on a function's HttpApi event)."
+    )
+    source_url = "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-access-control.html"
+    tags: ClassVar[list[str]] = ["apigateway", "security"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        matches = []
+        for api in apis(cfn):
+            for path, route in api.undeclared:
+                message = (
+                    f"route {route} has no authorizer and is not declared public: add a security entry "
+                    f"(- JwtAuthorizer: [] or - LambdaAuthorizer: []), or security: [] if it is public on purpose"
+                )
+                matches.append(RuleMatch(list(path), message))
+        return matches

@@ -398,7 +398,9 @@ def test_a_token_request_nested_past_the_json_parsers_limit_is_400(stack: LocalS
 def test_a_payload_1_0_route_is_refused_at_start_in_one_line(tmp_path):
     # The gateway builds payload 2.0 events only: it refuses to serve a 1.0 route the wrong shape.
     health = (
-        "          /health:\n            get:\n              x-amazon-apigateway-integration:\n"
+        "          /health:\n            get:\n"
+        "              # Public on purpose, and said so: lint refuses an operation with no security (E9105).\n"
+        "              security: []\n              x-amazon-apigateway-integration:\n"
         '                type: aws_proxy\n                httpMethod: POST\n                payloadFormatVersion: "2.0"'
     )
     template = template_variant(tmp_path, (health, health.replace('"2.0"', '"1.0"')))

@@ -66,6 +66,11 @@ ROUTE_RULES = ('ROUTE_SCOPES: ""', """ROUTE_SCOPES: '{"GET /lambda/admin": ["adm
             "E9101",
             id="invoke-role-without-the-authorizer",
         ),
+        pytest.param(
+            [("              security: []\n", "")],
+            "E9105",
+            id="public-route-not-declared-public",
+        ),
         pytest.param([ROUTE_RULES, NO_ROUTE_IN_KEY], "E9103", id="route-rules-without-route-key"),
         pytest.param(
             [
@@ -133,3 +138,22 @@ def test_e9104_and_the_parameter_check_share_one_definition():
     spec.loader.exec_module(rules)
     assert rules.issuer_problem is parameters.issuer_problem
     assert "def issuer_problem" not in (ROOT / "lint" / "rules" / "pitfalls.py").read_text()
+
+
+def test_e9101_names_the_role_to_extend_when_the_route_has_one(tmp_path):
+    template = template_variant(tmp_path, ("                  - !GetAtt TestRouteFunction.Arn\n", ""))
+    result = subprocess.run(
+        [str(CFN_LINT), str(template), "--format", "parseable", "--append-rules", str(ROOT / "lint" / "rules")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3  # /test, /lambda/test and /health
+    assert all(
+        line.endswith(
+            "E9101:API Gateway cannot invoke TestRouteFunction for this route: its credentials role ApiInvokeRole "
+            "does not allow lambda:InvokeFunction on it; add !GetAtt TestRouteFunction.Arn to that role's Resource list"
+        )
+        for line in lines
+    ), lines
