@@ -131,11 +131,11 @@ deploy: install ## Deploy: guided the first time; ISSUER=... AUDIENCE=... [PARAM
 	  $(if $(filter command line environment,$(origin REGION)),--region "$(REGION)")
 
 .PHONY: delete
-delete: install ## Delete the deployed stack (the one samconfig.toml names, or STACK=/REGION=)
-	$(SAM) delete --stack-name $(STACK) $(if $(REGION),--region $(REGION))
+delete: install ## Delete the deployed stack (samconfig.toml's, or STACK=/REGION=); "nothing deployed" if none
+	@$(PY) -m devkit.deploy.delete --stack-name "$(STACK)" $(if $(REGION),--region "$(REGION)")
 
 .PHONY: smoke
-smoke: install ## Check the deployed stack with a real Auth0 token (AUTH0_* from env or .env; skips without)
+smoke: install ## Check the deployed stack with a real Auth0 token (AUTH0_* from env or .env; CI fails without)
 	@STACK_NAME="$(STACK)" $(if $(REGION),AWS_REGION="$(REGION)") $(PY) -m devkit.deploy.smoke
 
 .PHONY: auth0-token

@@ -122,8 +122,16 @@ def test_a_missing_stack_is_a_clear_error():
     stubber.add_client_error(
         "describe_stacks", "ValidationError", "Stack with id nope does not exist", expected_params={"StackName": "nope"}
     )
-    with stubber, pytest.raises(SmokeError, match="cannot read stack nope: Stack with id nope does not exist"):
+    with stubber, pytest.raises(SmokeError) as caught:
         stack_settings(client, "nope")
+    assert str(caught.value) == "nothing deployed: no stack nope in us-east-1; STACK= and REGION= name another"
+
+
+def test_another_cloudformation_error_is_quoted():
+    client, stubber = cloudformation()
+    stubber.add_client_error("describe_stacks", "AccessDenied", "not allowed", expected_params={"StackName": "x"})
+    with stubber, pytest.raises(SmokeError, match=r"^cannot read stack x: not allowed$"):
+        stack_settings(client, "x")
 
 
 def test_another_projects_stack_is_refused():
