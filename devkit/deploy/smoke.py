@@ -151,7 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.api_endpoint and not stack:
         missing.insert(0, "STACK_NAME")
     if missing:
-        print(f"smoke: skipped: set {', '.join(missing)} (see docs/deploy.md, 'Smoke test')")
+        if required(env):
+            print(
+                f"smoke: error: set {', '.join(missing)}: in CI (CI or SMOKE_REQUIRED set) a smoke test that "
+                "cannot run fails rather than pass having tested nothing (see docs/deploy.md, 'Smoke test')",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"smoke: skipped, nothing was checked: set {', '.join(missing)} (see docs/deploy.md, 'Smoke test')")
         return 0
     try:
         if args.api_endpoint:

@@ -22,7 +22,9 @@ from tests.support import ROOT
 
 
 def smoke(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "STACK_NAME", "AWS_SAM_STACK"))}
+    # Without CI/SMOKE_REQUIRED from the machine running the tests: each test says which it means.
+    unset = ("AUTH0_", "STACK_NAME", "AWS_SAM_STACK", "CI", "SMOKE_REQUIRED")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(unset)}
     return subprocess.run(
         [sys.executable, "-m", "devkit.deploy.smoke", *args],
         cwd=ROOT,
@@ -38,9 +40,22 @@ def test_without_settings_it_skips_with_the_reason_and_succeeds():
     result = smoke()
     assert result.returncode == 0
     assert result.stdout.strip() == (
-        "smoke: skipped: set STACK_NAME, AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_AUDIENCE "
-        "(see docs/deploy.md, 'Smoke test')"
+        "smoke: skipped, nothing was checked: set STACK_NAME, AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, "
+        "AUTH0_AUDIENCE (see docs/deploy.md, 'Smoke test')"
     )
+
+
+@pytest.mark.parametrize("value", ["true", "1", "TRUE"])
+def test_in_ci_without_settings_it_fails_in_one_line(value):
+    result = smoke(CI=value)
+    assert (result.returncode, result.stdout) == (1, "")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("smoke: error: set STACK_NAME, AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET,")
+    assert "rather than pass having tested nothing" in line
+
+
+def test_ci_false_is_by_hand():
+    assert smoke(CI="false").returncode == 0
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.fake_aws import ACCOUNT, ARN, FakeAws, Stack
 from tests.support import ROOT
@@ -197,3 +198,32 @@ def test_smoke_without_a_region_names_the_make_variable(aws: FakeAws):
 def test_smoke_without_credentials_names_aws_configure():
     result = make("smoke", "REGION=eu-west-1", env=empty_env(**AUTH0))
     assert one_error(result) == f"smoke: error: no AWS credentials: {CREDENTIALS}"
+
+
+# ---------------------------------------------------------------- no vacuous green in CI
+def test_by_hand_smoke_without_auth0_settings_skips_and_says_so():
+    result = make("smoke", env=empty_env())
+    assert result.returncode == 0
+    assert result.stdout.startswith("smoke: skipped, nothing was checked: set AUTH0_DOMAIN, AUTH0_CLIENT_ID,")
+
+
+@pytest.mark.parametrize("setting", [{"CI": "true"}, {"SMOKE_REQUIRED": "1"}], ids=["CI", "SMOKE_REQUIRED"])
+def test_in_ci_smoke_without_auth0_settings_fails(setting):
+    result = make("smoke", env=empty_env(**setting))
+    assert one_error(result).startswith(
+        "smoke: error: set AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_AUDIENCE: in CI"
+    )
+
+
+def test_the_deploy_workflows_smoke_step_fails_when_a_secret_is_missing():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    (step,) = [s for s in workflow["jobs"]["deploy"]["steps"] if s.get("run") == "make smoke"]
+    assert step["env"]["SMOKE_REQUIRED"] == "1"
+    # The step as GitHub runs it when AUTH0_CLIENT_SECRET was never set: ${{ secrets.* }} is empty.
+    env = {name: "" if "${{" in str(value) else str(value) for name, value in step["env"].items()}
+    env.update({name: AUTH0[name] for name in AUTH0 if name != "AUTH0_CLIENT_SECRET"})
+    result = subprocess.run(
+        ["bash", "-c", step["run"]], cwd=ROOT, env=empty_env(**env), capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "smoke: error: set AUTH0_CLIENT_SECRET: in CI" in result.stderr
