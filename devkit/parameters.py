@@ -93,6 +93,7 @@ def _refuse_what_sam_would_drop(text: str, patterns: Iterable[str], source: str)
     """
     if text.startswith("file://"):
         return  # SAM CLI reads that file itself, and refuses what it cannot parse
+    _refuse_unclosed_quotes(text, source)
     normalized = " " + text.strip()
     for pattern in patterns:
         matches = list(re.finditer(pattern, normalized))
@@ -110,7 +111,36 @@ def _refuse_what_sam_would_drop(text: str, patterns: Iterable[str], source: str)
                 f"{source}: {gap.strip()!r} is not a Name=Value pair{dropped}; {_quoting_hint(previous, gap)}"
             )
         if match is not None:
+            value = match.group(2)
+            quoted = len(value) > 1 and value[0] == value[-1] and value[0] in "'\""
+            if not quoted and "\\ " in value:
+                # SAM CLI reads an unquoted "\ " as a space inside the value: "A=x\ B=1" is one
+                # parameter A, "x B=1", and B is gone.
+                raise ParameterError(
+                    f"{source}: {match.group(0).strip()!r} escapes a space with a backslash, which makes the "
+                    "rest part of the value; quote a value that holds spaces: Name='a b'"
+                )
             previous, position = match, match.end()
+
+
+_QUOTED_VALUE = re.compile(r"(?:^|(?<=[\s,]))([A-Za-z0-9]+)=([\"'])")
+
+
+def _refuse_unclosed_quotes(text: str, source: str) -> None:
+    """Refuse a value whose opening quote is never closed, before SAM CLI's pattern sees it.
+
+    SAM CLI's pattern backtracks exponentially on one (``A='`` and 25 more characters take
+    seconds, 35 take hours): without this, ``make deploy`` would hang on a missing quote.
+    """
+    for match in _QUOTED_VALUE.finditer(text):
+        quote, position = match.group(2), match.end()
+        while position < len(text) and text[position] != quote:
+            position += 2 if text[position] == "\\" else 1
+        if position >= len(text):
+            raise ParameterError(
+                f"{source}: the {quote} that opens {match.group(1)}'s value is never closed; "
+                f"close it ({match.group(1)}={quote}...{quote}), or leave the value unquoted if it holds no spaces"
+            )
 
 
 def _quoting_hint(previous: re.Match[str] | None, gap: str) -> str:

@@ -257,7 +257,36 @@ def test_a_value_never_swallows_or_loses_the_pair_after_it(value: str):
     except ParameterError as exc:
         assert "\n" not in str(exc) and str(exc).startswith("PARAMS: ")
         return
-    # Accepted: both pairs are there, and an unquoted value is exactly what was typed.
+    # Accepted: both pairs are there, and an unquoted value is what was typed up to the spaces
+    # that separate it from the next pair.
     assert set(parsed) == {"A", "B"} and parsed["B"] == "1"
     if not set(value) & set("\"'\\"):
-        assert parsed["A"] == value
+        assert parsed["A"] == value.rstrip(" ")
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "quote"),
+    [
+        ("""RequiredClaims='{"org_id": ["org_abc123"]}""", "RequiredClaims", "'"),
+        ('RequiredScope="read:test AuthorizerCacheTtl=60', "RequiredScope", '"'),
+        ("AuthorizerCacheTtl=60 RequiredScope='" + "x" * 60, "RequiredScope", "'"),
+        ("ParameterKey=RequiredScope,ParameterValue='" + "x" * 60, "ParameterValue", "'"),
+    ],
+)
+def test_an_unclosed_quote_is_refused_at_once(text: str, name: str, quote: str):
+    # SAM CLI's own pattern backtracks exponentially on these: 60 characters would take hours.
+    with pytest.raises(ParameterError) as caught:
+        parse_overrides(text)
+    assert str(caught.value).startswith(f"PARAMS: the {quote} that opens {name}'s value is never closed; close it")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=st.text(alphabet=st.sampled_from(list(" \\'\"ab=B1")), max_size=12))
+def test_quotes_and_backslashes_never_swallow_the_pair_after_a_value(value: str):
+    try:
+        parsed = parse_overrides(f"A={value} B=1")
+    except ParameterError as exc:
+        assert "\n" not in str(exc)
+        return
+    # "=" in the value may make pairs of its own; the B=1 typed after it is never lost.
+    assert parsed.get("B") == "1", parsed
