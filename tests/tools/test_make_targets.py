@@ -284,3 +284,16 @@ def test_an_auth0_issuer_without_its_slash_is_refused_offline_too(sam, aws):
         "Auth0 puts in iss (use 'https://example-tenant.us.auth0.com/')"
     )
     assert calls(log) == []
+
+
+# ---------------------------------------------------------------- make alone
+def test_make_alone_says_where_to_start_and_lists_the_daily_targets_before_maintenance():
+    result = make(env=empty_env())
+    assert result.returncode == 0, result.stderr
+    text = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    start, _, listing = text.partition("\n\n")
+    assert start.splitlines()[0] == "Start here:"
+    assert [line.split()[1] for line in start.splitlines()[1:]] == ["install", "local", "test", "deploy"]
+    targets = [line.split()[0] for line in listing.splitlines() if line.startswith("  ")]
+    assert targets.index("install") < targets.index("test") < targets.index("local") < targets.index("lock")
+    assert targets[-2:] == ["lock", "lock-checkov"]
