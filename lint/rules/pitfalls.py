@@ -17,7 +17,11 @@ write: ``AWS::Serverless::HttpApi`` (``Auth``, ``DefinitionBody``, ``CorsConfigu
   the same one ``make deploy`` and ``make local`` apply to the parameters given to them;
 - E9105 a route with no authorizer that is not declared public (``security: []`` on the
   operation, or ``Auth: {Authorizer: NONE}`` on a function event), on an API with no default
-  authorizer: a route added without a ``security`` entry is open to anyone, silently.
+  authorizer: a route added without a ``security`` entry is open to anyone, silently;
+- E9106 a Lambda authorizer setting (a literal, or the default of the parameter it is given)
+  that the authorizer's own parser refuses, so the function would fail at every cold start:
+  ``REQUIRED_CLAIMS``, ``REQUIRED_SCOPES``, ``ROUTE_SCOPES``, ``ALLOWED_ALGORITHMS``. ``make
+  deploy`` and ``make local`` refuse the same values when they are given as parameters.
 """
 
 from __future__ import annotations
@@ -30,7 +34,13 @@ from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
 from devkit.parameters import issuer_problem
 from jwt_authorizer.policy import ScopeRules
-from jwt_authorizer.settings import SettingError, parse_route_scopes, parse_scopes
+from jwt_authorizer.settings import (
+    SettingError,
+    parse_algorithms,
+    parse_required_claims,
+    parse_route_scopes,
+    parse_scopes,
+)
 
 Path = tuple[Any, ...]
 FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
@@ -517,3 +527,51 @@ class RouteNeitherAuthorizedNorPublic(CloudFormationLintRule):
                 )
                 matches.append(RuleMatch(list(path), message))
         return matches
+
+
+# The authorizer's own parser for each setting it reads at start, as its Settings.parse calls it.
+SETTING_PARSERS: dict[str, Any] = {
+    "REQUIRED_CLAIMS": parse_required_claims,
+    "REQUIRED_SCOPES": lambda text: parse_scopes(text, "REQUIRED_SCOPES"),
+    "ROUTE_SCOPES": parse_route_scopes,
+    "ALLOWED_ALGORITHMS": parse_algorithms,
+}
+
+
+class AuthorizerSettingRefused(CloudFormationLintRule):
+    id = "E9106"
+    shortdesc = "A Lambda authorizer setting its function refuses at start"
+    description = (
+        "The Lambda authorizer parses its settings when it starts; a value it refuses (REQUIRED_CLAIMS "
+        "that is not a JSON object of claim to list of strings, a malformed scope, an unknown algorithm) "
+        "fails every cold start, so every request to its routes is a 500."
+    )
+    source_url = "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html"
+    tags: ClassVar[list[str]] = ["apigateway", "lambda"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        matches = []
+        functions = {a.function for api in apis(cfn) for a in api.authorizers if a.function}
+        for function in sorted(functions):
+            props = cfn.template["Resources"][function].get("Properties") or {}
+            variables = mapping(mapping(props.get("Environment")).get("Variables"))
+            base: Path = ("Resources", function, "Properties", "Environment", "Variables")
+            for name, parse in SETTING_PARSERS.items():
+                where, text = self._known(cfn, (*base, name), variables.get(name))
+                if not isinstance(text, str):
+                    continue  # absent, or built by an intrinsic: not known here
+                try:
+                    parse(text.strip())
+                except SettingError as exc:
+                    matches.append(RuleMatch(list(where), f"{function} would refuse {name} at start: {exc}"))
+        return matches
+
+    @staticmethod
+    def _known(cfn: Any, where: Path, value: Any) -> tuple[Path, Any]:
+        """The literal, or the default of the parameter a plain Ref names, and where it is written."""
+        if isinstance(value, dict) and set(value) == {"Ref"}:
+            parameter = cfn.template.get("Parameters", {}).get(value["Ref"])
+            if isinstance(parameter, dict) and "Default" in parameter:
+                return ("Parameters", value["Ref"], "Default"), parameter["Default"]
+            return where, None
+        return where, value

@@ -67,6 +67,17 @@ ROUTE_RULES = ('ROUTE_SCOPES: ""', """ROUTE_SCOPES: '{"GET /lambda/admin": ["adm
             id="invoke-role-without-the-authorizer",
         ),
         pytest.param(
+            [
+                (
+                    '    Default: ""\n    Description: >-\n      Lambda authorizer only, optional: a JSON object',
+                    '    Default: \'{"org_id": "org_abc123"}\'\n    Description: >-\n'
+                    "      Lambda authorizer only, optional: a JSON object",
+                )
+            ],
+            "E9106",
+            id="required-claims-default-not-a-list",
+        ),
+        pytest.param(
             [("              security: []\n", "")],
             "E9105",
             id="public-route-not-declared-public",

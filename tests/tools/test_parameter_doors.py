@@ -91,6 +91,7 @@ ROWS: list[tuple[str, str, bool]] = [
     ("AuthorizerTracing", "active", REFUSE),
     ("RequiredClaims", '{"org_id": ["org_abc123"]}', ACCEPT),
     ("RequiredClaims", "org_id=org_abc123", REFUSE),
+    ("RequiredClaims", '{"org_id": "org_abc123"}', REFUSE),  # the authorizer takes a list per claim
 ]
 ISSUER_ROWS = ("Issuer", "AdditionalIssuers")
 HOSTS = sorted(
@@ -122,7 +123,8 @@ def _disagreements(verdicts: dict[tuple[str, str, bool], str | None]) -> list[st
 def test_the_template_accepts_exactly_the_tables_values(tmp_path: Path):
     # Each value becomes its parameter's Default, which cfn-lint checks against AllowedPattern,
     # AllowedValues and MinValue/MaxValue (E2015), as CloudFormation checks a value, and which our
-    # rules read (E9104 for issuers). One template per round, each parameter once per round.
+    # rules read (E9104 for issuers, E9106 for what the authorizer parses at start). One template per
+    # round, each parameter once per round.
     document = yaml_parse(TEMPLATE.read_text())
     rounds: list[dict[str, tuple[str, str, bool]]] = []
     for row in ROWS:
