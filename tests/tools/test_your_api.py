@@ -24,6 +24,7 @@ import pytest
 
 from devkit.local.serve import LocalStack
 from devkit.template import translate
+from tests.lint.test_checkov import CHECKOV, checkov
 from tests.lint.test_pitfall_rules import lint
 from tests.support import ROOT, FakeClock, free_port
 
@@ -106,6 +107,12 @@ def _without(diff: str, line: str) -> str:
 def test_leaving_out_a_step_is_refused_by_lint(tmp_path, recipe, dropped, rule):
     template = project_copy(tmp_path, _without(RECIPES[recipe], dropped), recount=True)
     assert {found for found, _ in lint(template)} == {rule}
+
+
+@pytest.mark.skipif(not CHECKOV.exists(), reason="no .venv-checkov: run `make lint` once to create it")
+def test_the_function_recipe_passes_checkov_as_make_lint_runs_it(tmp_path):
+    summary = checkov(project_copy(tmp_path, RECIPES[FUNCTION]))["summary"]
+    assert (summary["failed"], summary["passed"] > 0) == (0, True)
 
 
 def test_the_function_recipe_needs_nothing_new_in_the_deploy_roles_policy(tmp_path):
