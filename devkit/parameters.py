@@ -13,7 +13,12 @@ template's own Parameters section, so they never drift from what a deploy enforc
 
 Values are written as ``sam deploy --parameter-overrides`` takes them (``parse_overrides``
 reads them with SAM CLI's own parser, ``format_override`` writes one back), so ``make local
-PARAMS=...`` and ``make deploy PARAMS=...`` read the same text the same way.
+PARAMS=...`` and ``make deploy PARAMS=...`` read the same text the same way. Text SAM CLI's
+parser would silently drop (``RequiredScope=read test`` keeps ``read``) is refused instead.
+
+``check_deployable`` adds what CloudFormation does not check but a deploy still trips over: the
+Lambda authorizer's start-up rules, and an issuer that can never match a token's ``iss``
+(``issuer_problem``, the one definition lint rule E9104 uses too).
 
 Every refusal is one line that names the parameter and quotes its ``ConstraintDescription``.
 """
@@ -54,8 +59,11 @@ def parse_pairs(pairs: Iterable[str]) -> dict[str, str]:
     return values
 
 
-def parse_overrides(value: object) -> dict[str, str]:
-    """``parameter_overrides`` as SAM CLI itself reads it (one string, or a list of strings)."""
+def parse_overrides(value: object, source: str = "PARAMS") -> dict[str, str]:
+    """``parameter_overrides`` as SAM CLI itself reads it (one string, or a list of strings).
+
+    ``source`` names where the text came from, for the one-line refusal (the make variable).
+    """
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
@@ -63,15 +71,91 @@ def parse_overrides(value: object) -> dict[str, str]:
     import click  # with SAM CLI, imported only when there are parameters to read
     from samcli.cli.types import CfnParameterOverridesType
 
+    parser = CfnParameterOverridesType()
+    for item in value:
+        _refuse_what_sam_would_drop(str(item), parser.ordered_pattern_match, source)
     try:
-        parsed = CfnParameterOverridesType().convert(tuple(str(item) for item in value), None, None)
+        parsed = parser.convert(tuple(str(item) for item in value), None, None)
     except click.BadParameter:
         shown = " ".join(str(item) for item in value)
         raise ParameterError(
-            f"parameters {shown!r} are not Name=Value pairs as sam deploy --parameter-overrides takes them "
+            f"{source}: {shown!r} is not Name=Value pairs as sam deploy --parameter-overrides takes them "
             "(quote a value that holds spaces: Name='a b')"
         ) from None
     return {str(name): str(text) for name, text in parsed.items()}
+
+
+def _refuse_what_sam_would_drop(text: str, patterns: Iterable[str], source: str) -> None:
+    """Refuse ``text`` unless SAM CLI's parser reads every character of it as part of a pair.
+
+    SAM CLI collects ``Name=Value`` matches with ``re.findall`` and skips whatever lies between
+    them: ``RequiredScope=read test`` deploys ``read``, and ``A=1 B=`` deploys no B at all.
+    """
+    if text.startswith("file://"):
+        return  # SAM CLI reads that file itself, and refuses what it cannot parse
+    _refuse_unclosed_quotes(text, source)
+    normalized = " " + text.strip()
+    for pattern in patterns:
+        matches = list(re.finditer(pattern, normalized))
+        if matches:
+            break
+    else:
+        matches = []  # nothing is a pair: all of it would be refused (by SAM CLI, in other words)
+    previous: re.Match[str] | None = None
+    position = 0
+    for match in [*matches, None]:
+        gap = normalized[position : match.start() if match else len(normalized)]
+        if gap.strip():
+            dropped = ", and sam deploy would drop it" if matches else ""
+            raise ParameterError(
+                f"{source}: {gap.strip()!r} is not a Name=Value pair{dropped}; {_quoting_hint(previous, gap)}"
+            )
+        if match is not None:
+            value = match.group(2)
+            quoted = len(value) > 1 and value[0] == value[-1] and value[0] in "'\""
+            if not quoted and "\\ " in value:
+                # SAM CLI reads an unquoted "\ " as a space inside the value: "A=x\ B=1" is one
+                # parameter A, "x B=1", and B is gone.
+                raise ParameterError(
+                    f"{source}: {match.group(0).strip()!r} escapes a space with a backslash, which makes the "
+                    "rest part of the value; quote a value that holds spaces: Name='a b'"
+                )
+            previous, position = match, match.end()
+
+
+_QUOTED_VALUE = re.compile(r"(?:^|(?<=[\s,]))([A-Za-z0-9]+)=([\"'])")
+
+
+def _refuse_unclosed_quotes(text: str, source: str) -> None:
+    """Refuse a value whose opening quote is never closed, before SAM CLI's pattern sees it.
+
+    SAM CLI's pattern backtracks exponentially on one (``A='`` and 25 more characters take
+    seconds, 35 take hours): without this, ``make deploy`` would hang on a missing quote.
+    """
+    for match in _QUOTED_VALUE.finditer(text):
+        quote, position = match.group(2), match.end()
+        while position < len(text) and text[position] != quote:
+            position += 2 if text[position] == "\\" else 1
+        if position >= len(text):
+            raise ParameterError(
+                f"{source}: the {quote} that opens {match.group(1)}'s value is never closed; "
+                f"close it ({match.group(1)}={quote}...{quote}), or leave the value unquoted if it holds no spaces"
+            )
+
+
+def _quoting_hint(previous: re.Match[str] | None, gap: str) -> str:
+    leftover = gap.strip()
+    bare = re.fullmatch(r"([A-Za-z0-9]+)=", leftover)
+    if bare:
+        return f"write an empty value as {bare.group(1)}=''"
+    if previous is None or "=" in leftover.split()[0]:
+        return "give Name=Value pairs separated by spaces, quoting a value that holds spaces: Name='a b'"
+    name, value = previous.group(1), previous.group(2)
+    if len(value) > 1 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1]
+    whole = value + gap.rstrip()
+    quote = '"' if "'" in whole else "'"
+    return f"quote the whole value: {name}={quote}{whole}{quote}"
 
 
 # SAM CLI unescapes \", \' and "\ " and has no escape for a backslash itself.
@@ -118,10 +202,39 @@ def validate(template: Path | Mapping[str, Any], values: Mapping[str, str]) -> d
     return dict(values)
 
 
+# The template's parameters that hold issuers: the JWT authorizer's, and the Lambda authorizer's
+# extra ones. Each must equal its tokens' iss byte for byte.
+ISSUER_PARAMETERS = ("Issuer", "AdditionalIssuers")
+
+
+def issuer_problem(value: object) -> str | None:
+    """Why ``value`` can never equal a token's ``iss`` (None: it can).
+
+    The one definition for lint rule E9104 (the template's values and defaults) and for
+    ``check_deployable`` (``make deploy``, with or without ``SKIP_ISSUER_CHECK``, and ``make local``).
+    """
+    if not isinstance(value, str):
+        return None
+    if value != value.strip() or re.search(r"\s", value):
+        return "contains whitespace"
+    if not value.startswith("https://"):
+        return "is not an https:// URL"
+    host = value[len("https://") :].split("/", 1)[0]
+    if host.endswith(".auth0.com") and not value.endswith("/"):
+        return f"lacks the trailing slash Auth0 puts in iss (use '{value}/')"
+    return None
+
+
 def check_deployable(template: Path | Mapping[str, Any], values: Mapping[str, str]) -> dict[str, str]:
     """``values`` as CloudFormation checks them, then as the Lambda authorizer would at start-up
-    (after a whole deploy): one ``ParameterError`` line for the first that fails."""
+    (after a whole deploy), and each issuer as a token's ``iss`` must match it: one
+    ``ParameterError`` line for the first that fails."""
     checked = validate(template, values)
+    for name in ISSUER_PARAMETERS:
+        for issuer in checked.get(name, "").split(","):
+            problem = issuer_problem(issuer.strip()) if issuer.strip() else None
+            if problem:
+                raise ParameterError(f"parameter {name}: issuer {issuer.strip()!r} {problem}")
     try:
         parse_required_claims(checked.get("RequiredClaims", ""))
     except ValueError as exc:

@@ -11,9 +11,11 @@
   then ``sam deploy --guided`` with them as the defaults of its own prompts. Without a
   terminal it stops with one line saying how to deploy without prompts.
 
-The check (``devkit.deploy.preflight``) runs before anything is built or uploaded, so a wrong issuer
-fails in a second, not after CloudFormation has created a stack that answers 401 to every
-token. ``SKIP_ISSUER_CHECK=1`` skips its network part (offline deploys).
+Before any of that, the prompts included, come the AWS preconditions (``devkit.deploy.aws``):
+credentials that STS accepts, and a region unless SAM CLI's guided prompt is to ask for one.
+Then the check (``devkit.deploy.preflight``) runs before anything is built or uploaded, so a
+wrong issuer fails in a second, not after CloudFormation has created a stack that answers 401
+to every token. ``SKIP_ISSUER_CHECK=1`` skips its network part (offline deploys).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
-from devkit.deploy import preflight
+from devkit.deploy import aws, preflight
 from devkit.deploy.samconfig import SamconfigError, deploy_settings
 from devkit.parameters import ParameterError, format_override, parse_overrides
 
@@ -55,12 +58,37 @@ def parameter_overrides(parameters: dict[str, str]) -> list[str]:
         raise DeployError(str(exc)) from exc
 
 
-def plan(args: argparse.Namespace, ask: Callable[[str], str] | None) -> tuple[dict[str, str], list[str]]:
-    """The parameters to check and build with, and the ``sam deploy`` arguments after ``deploy``."""
+class Inputs(NamedTuple):
+    """What the deploy is given before anyone is asked anything."""
+
+    given: dict[str, str]  # PARAMS
+    saved: dict[str, str]  # samconfig.toml's parameter_overrides (not read when ISSUER is given)
+    region: str | None  # REGION=, else samconfig.toml's; None: the AWS configuration's, or SAM CLI asks
+
+    def guided(self, args: argparse.Namespace) -> bool:
+        return args.issuer is None and "Issuer" not in self.saved
+
+
+def read_inputs(args: argparse.Namespace) -> Inputs:
     try:
         given = parse_overrides(args.parameters) if args.parameters and args.parameters.strip() else {}
-    except ParameterError as exc:
+        settings = deploy_settings(args.config)
+        saved = {}
+        if args.issuer is None:
+            saved = parse_overrides(settings.parameter_overrides, f"parameter_overrides in {args.config}")
+    except (SamconfigError, ParameterError) as exc:
         raise DeployError(str(exc)) from exc
+    clash = sorted({"Issuer", "Audience"} & set(given)) if args.issuer is not None else []
+    if clash:
+        raise DeployError(f"give {' and '.join(clash)} once: as ISSUER/AUDIENCE, not also in PARAMS")
+    return Inputs(given, saved, args.region or settings.region or None)
+
+
+def plan(
+    args: argparse.Namespace, ask: Callable[[str], str] | None, inputs: Inputs | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """The parameters to check and build with, and the ``sam deploy`` arguments after ``deploy``."""
+    given, saved, _ = inputs or read_inputs(args)
     target = [
         *(["--stack-name", args.stack_name] if args.stack_name else []),
         *(["--region", args.region] if args.region else []),
@@ -69,16 +97,9 @@ def plan(args: argparse.Namespace, ask: Callable[[str], str] | None) -> tuple[di
         # sam deploy reads the same file the saved parameters came from, not ./samconfig.toml.
         target += ["--config-file", str(args.config.resolve())]
     if args.issuer is not None:
-        clash = sorted({"Issuer", "Audience"} & set(given))
-        if clash:
-            raise DeployError(f"give {' and '.join(clash)} once: as ISSUER/AUDIENCE, not also in PARAMS")
         parameters = {"Issuer": args.issuer, "Audience": args.audience or "", **given}
         flags = ["--no-confirm-changeset", "--no-fail-on-empty-changeset"]
         return parameters, [*flags, *parameter_overrides(parameters), *target]
-    try:
-        saved = parse_overrides(deploy_settings(args.config).parameter_overrides)
-    except (SamconfigError, ParameterError) as exc:
-        raise DeployError(str(exc)) from exc
     if "Issuer" in saved:
         parameters = {**saved, **given}
         return parameters, [*(parameter_overrides(parameters) if given else []), *target]
@@ -111,8 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     sam = shlex.split(env.get("SAM", "sam"))
     try:
+        inputs = read_inputs(args)
+        guided = inputs.guided(args)
         ask = input if sys.stdin.isatty() else None
-        parameters, deploy_args = plan(args, ask)
+        if guided and ask is None:
+            raise DeployError(FIRST_DEPLOY_WITHOUT_TERMINAL)
+        # Before any prompt, check or build: a deploy that cannot reach AWS stops here, in a second.
+        print(aws.check(inputs.region, need_region=not guided).line(), flush=True)
+        parameters, deploy_args = plan(args, ask, inputs)
         others = {name: value for name, value in parameters.items() if name not in ("Issuer", "Audience")}
         # In this process, with the very values sam deploy will get: nothing is written and re-read.
         issuer, audience = parameters.get("Issuer", ""), parameters.get("Audience", "")
@@ -120,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             print(line, flush=True)
         run([sys.executable, "-m", "devkit.deploy.build"], env)
         run([*sam, "deploy", *deploy_args], env)
-    except DeployError as exc:
+    except (DeployError, aws.AwsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (preflight.PreflightError, ParameterError) as exc:

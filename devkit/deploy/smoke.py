@@ -5,10 +5,17 @@ then expects, on both protected routes: 200 with the token, 401 without one, 401
 or 403 (Lambda route) with a tampered signature, and 403 for a token that lacks
 ``RequiredScope`` when the stack sets one; and 200 on ``/health``.
 
-Environment: ``STACK_NAME`` (or ``AWS_SAM_STACK_NAME``), ``AUTH0_DOMAIN``, ``AUTH0_CLIENT_ID``,
-``AUTH0_CLIENT_SECRET``, ``AUTH0_AUDIENCE``; optionally ``AUTH0_LIMITED_CLIENT_ID`` and
-``AUTH0_LIMITED_CLIENT_SECRET`` (an application not granted ``RequiredScope``) for the 403 on
-the JWT route. Without the required ones it skips, says why, and exits 0.
+Environment: ``STACK_NAME`` (or ``AWS_SAM_STACK_NAME``), ``AWS_REGION`` (``make smoke`` sets both
+from ``STACK=``/``REGION=`` or samconfig.toml; without a region, the AWS configuration's),
+``AUTH0_DOMAIN``, ``AUTH0_CLIENT_ID``, ``AUTH0_CLIENT_SECRET``, ``AUTH0_AUDIENCE``; optionally
+``AUTH0_LIMITED_CLIENT_ID`` and ``AUTH0_LIMITED_CLIENT_SECRET`` (an application not granted
+``RequiredScope``) for the 403 on the JWT route.
+
+Without the required Auth0 settings it skips, says so, and exits 0 when run by hand. In CI
+(``CI=true``, which GitHub Actions and most CI services set, or ``SMOKE_REQUIRED=1``, which the
+deploy workflow sets on purpose) it fails instead: a skipped smoke test after a production deploy
+would be a green check that tested nothing. AWS credentials and region are checked before the
+stack is read, and a stack that does not exist is "nothing deployed", not a botocore message.
 """
 
 from __future__ import annotations
@@ -21,7 +28,11 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from devkit.deploy import aws
 from devkit.tokens import TokenError, auth0_token, flip_signature, missing_auth0_settings
+
+# Set (to 1, true or yes), they make missing Auth0 settings an error instead of a skip.
+REQUIRED_WHEN = ("CI", "SMOKE_REQUIRED")
 
 
 class SmokeError(Exception):
@@ -42,7 +53,10 @@ def stack_settings(cloudformation: Any, stack: str) -> tuple[dict[str, str], dic
     try:
         (description,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
     except ClientError as exc:
-        raise SmokeError(f"cannot read stack {stack}: {exc.response['Error'].get('Message', exc)}") from exc
+        error = exc.response.get("Error", {})
+        if error.get("Code") == "ValidationError" and "does not exist" in str(error.get("Message", "")):
+            raise SmokeError(aws.nothing_deployed(stack, cloudformation.meta.region_name)) from None
+        raise SmokeError(f"cannot read stack {stack}: {error.get('Message', exc)}") from exc
     except BotoCoreError as exc:
         raise SmokeError(f"cannot read stack {stack}: {exc}") from exc
     outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
@@ -114,13 +128,16 @@ def run(env: Mapping[str, str], outputs: Mapping[str, str], parameters: Mapping[
 
 
 def _cloudformation(env: Mapping[str, str]) -> Any:
-    import boto3  # only here: nothing else in the project pays for importing it
-    from botocore.exceptions import BotoCoreError
+    """A CloudFormation client for the stack's region, once credentials and region are known good."""
+    region = env.get("AWS_REGION") or None
+    caller = aws.check(region)
+    print(caller.line(), flush=True)
+    return aws.client(aws.session(region), "cloudformation", str(caller.region))
 
-    try:
-        return boto3.client("cloudformation", region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
-    except BotoCoreError as exc:
-        raise SmokeError(f"cannot create a CloudFormation client: {exc}") from exc
+
+def required(env: Mapping[str, str]) -> bool:
+    """Must the smoke test run (CI), rather than skip when its Auth0 settings are missing (by hand)?"""
+    return any(env.get(name, "").strip().lower() in ("1", "true", "yes") for name in REQUIRED_WHEN)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.api_endpoint and not stack:
         missing.insert(0, "STACK_NAME")
     if missing:
-        print(f"smoke: skipped: set {', '.join(missing)} (see docs/deploy.md, 'Smoke test')")
+        if required(env):
+            print(
+                f"smoke: error: set {', '.join(missing)}: in CI (CI or SMOKE_REQUIRED set) a smoke test that "
+                "cannot run fails rather than pass having tested nothing (see docs/deploy.md, 'Smoke test')",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"smoke: skipped, nothing was checked: set {', '.join(missing)} (see docs/deploy.md, 'Smoke test')")
         return 0
     try:
         if args.api_endpoint:
@@ -145,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             outputs, parameters = stack_settings(_cloudformation(env), str(stack))
         return run(env, outputs, parameters)
-    except (SmokeError, TokenError) as exc:
+    except (SmokeError, TokenError, aws.AwsError) as exc:
         print(f"smoke: error: {exc}", file=sys.stderr)
         return 1
 

@@ -13,7 +13,16 @@ write: ``AWS::Serverless::HttpApi`` (``Auth``, ``DefinitionBody``, ``CorsConfigu
   ``$context.routeKey`` in its cache key, or a resource route whose audience is the URL the
   request came to but no ``$context.domainName`` in it;
 - E9104 an issuer that cannot match a token's ``iss`` (not https, whitespace, an Auth0
-  issuer without its trailing slash).
+  issuer without its trailing slash), for the JWT authorizer and for the issuers a Lambda
+  authorizer's function gets in ``ISSUER``; the rule is ``devkit.parameters.issuer_problem``,
+  the same one ``make deploy`` and ``make local`` apply to the parameters given to them;
+- E9105 a route with no authorizer that is not declared public (``security: []`` on the
+  operation, or ``Auth: {Authorizer: NONE}`` on a function event), on an API with no default
+  authorizer: a route added without a ``security`` entry is open to anyone, silently;
+- E9106 a Lambda authorizer setting (a literal, or the default of the parameter it is given)
+  that the authorizer's own parser refuses, so the function would fail at every cold start:
+  ``REQUIRED_CLAIMS``, ``REQUIRED_SCOPES``, ``ROUTE_SCOPES``, ``RESOURCE_ROUTES``, ``ALLOWED_ALGORITHMS``. ``make
+  deploy`` and ``make local`` refuse the same values when they are given as parameters.
 """
 
 from __future__ import annotations
@@ -24,8 +33,16 @@ from typing import Any, ClassVar, NamedTuple
 
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
+from devkit.parameters import issuer_problem
 from jwt_authorizer.policy import ScopeRules
-from jwt_authorizer.settings import SettingError, parse_resource_routes, parse_route_scopes, parse_scopes
+from jwt_authorizer.settings import (
+    SettingError,
+    parse_algorithms,
+    parse_required_claims,
+    parse_resource_routes,
+    parse_route_scopes,
+    parse_scopes,
+)
 
 Path = tuple[Any, ...]
 FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
@@ -100,6 +117,8 @@ class Api:
         self.logical_id = logical_id
         self.cors = False
         self.routes: list[tuple[Path, str, bool]] = []  # (where, method, has an authorizer)
+        # Routes with no authorizer that say nothing about it: (where, "METHOD /path").
+        self.undeclared: list[tuple[Path, str]] = []
         self.integrations: list[Integration] = []
         self.authorizers: list[LambdaAuthorizer] = []
         self.jwt_issuers: list[tuple[Path, Any]] = []
@@ -177,8 +196,12 @@ def _read_body(cfn: Any, api: Api, body: dict[str, Any], path: Path, default_aut
                 continue
             where = (*path, "paths", route, method)
             security = operation.get("security")
-            authorized = bool(security) if security is not None else default_authorizer
+            # A body-level security list is the default for operations without their own.
+            inherited = body.get("security") if "security" in body else None
+            authorized = bool(security) if security is not None else bool(inherited) or default_authorizer
             api.routes.append((where, method.lower(), authorized))
+            if security is None and inherited is None and not default_authorizer:
+                api.undeclared.append((where, f"{_shown_method(method)} {route}"))
             integration = operation.get("x-amazon-apigateway-integration")
             if isinstance(integration, dict):
                 api.integrations.append(
@@ -225,7 +248,14 @@ def _read_function_events(cfn: Any, api: Api, default_authorizer: bool) -> None:
             authorized = authorizer != "NONE" and (authorizer is not None or default_authorizer)
             method = str(props.get("Method", "x-amazon-apigateway-any-method")).lower()
             method = "x-amazon-apigateway-any-method" if method == "any" else method
-            api.routes.append((("Resources", name, "Properties", "Events", event_name), method, authorized))
+            where = ("Resources", name, "Properties", "Events", event_name)
+            api.routes.append((where, method, authorized))
+            if authorizer is None and not default_authorizer:
+                api.undeclared.append((where, f"{_shown_method(method)} {props.get('Path', '$default')}"))
+
+
+def _shown_method(method: str) -> str:
+    return "ANY" if method.lower() in ("x-amazon-apigateway-any-method", "any") else method.upper()
 
 
 # ---------------------------------------------------------------------------- IAM reading
@@ -302,11 +332,21 @@ class ApiGatewayCannotInvoke(CloudFormationLintRule):
         matches = []
         for api in apis(cfn):
             for integration in api.integrations:
-                if integration.function and not invocable(cfn, integration.function, integration.credentials):
-                    message = (
-                        f"API Gateway cannot invoke {integration.function} for this route: set 'credentials' "
-                        f"to a role that allows lambda:InvokeFunction on it, or add an AWS::Lambda::Permission"
-                    )
+                function = integration.function
+                if function and not invocable(cfn, function, integration.credentials):
+                    roles = sorted(r for r in references(integration.credentials) if r in cfn.template["Resources"])
+                    if roles:
+                        # The usual slip when adding a function: its route names the role, the role not it.
+                        message = (
+                            f"API Gateway cannot invoke {function} for this route: its credentials role "
+                            f"{roles[0]} does not allow lambda:InvokeFunction on it; add !GetAtt {function}.Arn "
+                            f"to that role's Resource list"
+                        )
+                    else:
+                        message = (
+                            f"API Gateway cannot invoke {function} for this route: set 'credentials' "
+                            f"to a role that allows lambda:InvokeFunction on it, or add an AWS::Lambda::Permission"
+                        )
                     matches.append(RuleMatch(list(integration.path), message))
             for authorizer in api.authorizers:
                 function = authorizer.function
@@ -459,12 +499,16 @@ class IssuerNotAnIssuerUrl(CloudFormationLintRule):
 
     def match(self, cfn: Any) -> list[RuleMatch]:
         matches = []
+        seen: set[tuple[Path, str]] = set()
         for api in apis(cfn):
-            for path, issuer in api.jwt_issuers:
-                for where, value in self._candidates(cfn, path, issuer):
-                    problem = issuer_problem(value)
-                    if problem:
-                        matches.append(RuleMatch(list(where), f"issuer {value!r} {problem}"))
+            candidates = [c for path, issuer in api.jwt_issuers for c in self._candidates(cfn, path, issuer)]
+            for authorizer in api.authorizers:
+                candidates += self._function_issuers(cfn, authorizer.function)
+            for where, value in candidates:
+                problem = issuer_problem(value)
+                if problem and (where, value) not in seen:
+                    seen.add((where, value))
+                    matches.append(RuleMatch(list(where), f"issuer {value!r} {problem}"))
         return matches
 
     @staticmethod
@@ -476,15 +520,94 @@ class IssuerNotAnIssuerUrl(CloudFormationLintRule):
             return []
         return [(path, issuer)] if isinstance(issuer, str) else []
 
+    @staticmethod
+    def _function_issuers(cfn: Any, function: str | None) -> list[tuple[Path, Any]]:
+        """The issuers a Lambda authorizer's function compares iss with: its ``ISSUER`` variable,
+        a literal or the defaults of the parameters it is built from (comma-separated lists)."""
+        if function is None:
+            return []
+        props = cfn.template["Resources"][function].get("Properties") or {}
+        variables = (props.get("Environment") or {}).get("Variables") or {}
+        value = variables.get("ISSUER") if isinstance(variables, dict) else None
+        where: Path = ("Resources", function, "Properties", "Environment", "Variables", "ISSUER")
+        if isinstance(value, str):
+            return [(where, item.strip()) for item in value.split(",") if item.strip()]
+        found = []
+        for name in sorted(references(value)):
+            parameter = cfn.template.get("Parameters", {}).get(name)
+            if isinstance(parameter, dict) and isinstance(parameter.get("Default"), str):
+                items = parameter["Default"].split(",")
+                found += [(("Parameters", name, "Default"), item.strip()) for item in items if item.strip()]
+        return found
 
-def issuer_problem(value: str) -> str | None:
-    if not isinstance(value, str):
-        return None
-    if value != value.strip() or re.search(r"\s", value):
-        return "contains whitespace"
-    if not value.startswith("https://"):
-        return "is not an https:// URL"
-    host = value[len("https://") :].split("/", 1)[0]
-    if host.endswith(".auth0.com") and not value.endswith("/"):
-        return "lacks the trailing slash Auth0 puts in iss"
-    return None
+
+class RouteNeitherAuthorizedNorPublic(CloudFormationLintRule):
+    id = "E9105"
+    shortdesc = "A route has no authorizer and is not declared public"
+    description = (
+        "On an API without a default authorizer, an operation without a security entry is open to "
+        "anyone. Give it an authorizer (security: [{JwtAuthorizer: []}]) or declare it public on "
+        "purpose (security: [] on the operation; Auth: {Authorizer: NONE} on a function's HttpApi event)."
+    )
+    source_url = "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-access-control.html"
+    tags: ClassVar[list[str]] = ["apigateway", "security"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        matches = []
+        for api in apis(cfn):
+            for path, route in api.undeclared:
+                message = (
+                    f"route {route} has no authorizer and is not declared public: add a security entry "
+                    f"(- JwtAuthorizer: [] or - LambdaAuthorizer: []), or security: [] if it is public on purpose"
+                )
+                matches.append(RuleMatch(list(path), message))
+        return matches
+
+
+# The authorizer's own parser for each setting it reads at start, as its Settings.parse calls it.
+SETTING_PARSERS: dict[str, Any] = {
+    "REQUIRED_CLAIMS": parse_required_claims,
+    "REQUIRED_SCOPES": lambda text: parse_scopes(text, "REQUIRED_SCOPES"),
+    "ROUTE_SCOPES": parse_route_scopes,
+    "RESOURCE_ROUTES": parse_resource_routes,
+    "ALLOWED_ALGORITHMS": parse_algorithms,
+}
+
+
+class AuthorizerSettingRefused(CloudFormationLintRule):
+    id = "E9106"
+    shortdesc = "A Lambda authorizer setting its function refuses at start"
+    description = (
+        "The Lambda authorizer parses its settings when it starts; a value it refuses (REQUIRED_CLAIMS "
+        "that is not a JSON object of claim to list of strings, a malformed scope, an unknown algorithm) "
+        "fails every cold start, so every request to its routes is a 500."
+    )
+    source_url = "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html"
+    tags: ClassVar[list[str]] = ["apigateway", "lambda"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        matches = []
+        functions = {a.function for api in apis(cfn) for a in api.authorizers if a.function}
+        for function in sorted(functions):
+            props = cfn.template["Resources"][function].get("Properties") or {}
+            variables = mapping(mapping(props.get("Environment")).get("Variables"))
+            base: Path = ("Resources", function, "Properties", "Environment", "Variables")
+            for name, parse in SETTING_PARSERS.items():
+                where, text = self._known(cfn, (*base, name), variables.get(name))
+                if not isinstance(text, str):
+                    continue  # absent, or built by an intrinsic: not known here
+                try:
+                    parse(text.strip())
+                except SettingError as exc:
+                    matches.append(RuleMatch(list(where), f"{function} would refuse {name} at start: {exc}"))
+        return matches
+
+    @staticmethod
+    def _known(cfn: Any, where: Path, value: Any) -> tuple[Path, Any]:
+        """The literal, or the default of the parameter a plain Ref names, and where it is written."""
+        if isinstance(value, dict) and set(value) == {"Ref"}:
+            parameter = cfn.template.get("Parameters", {}).get(value["Ref"])
+            if isinstance(parameter, dict) and "Default" in parameter:
+                return ("Parameters", value["Ref"], "Default"), parameter["Default"]
+            return where, None
+        return where, value

@@ -22,7 +22,9 @@ from tests.support import ROOT
 
 
 def smoke(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "STACK_NAME", "AWS_SAM_STACK"))}
+    # Without CI/SMOKE_REQUIRED from the machine running the tests: each test says which it means.
+    unset = ("AUTH0_", "STACK_NAME", "AWS_SAM_STACK", "CI", "SMOKE_REQUIRED")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(unset)}
     return subprocess.run(
         [sys.executable, "-m", "devkit.deploy.smoke", *args],
         cwd=ROOT,
@@ -38,9 +40,22 @@ def test_without_settings_it_skips_with_the_reason_and_succeeds():
     result = smoke()
     assert result.returncode == 0
     assert result.stdout.strip() == (
-        "smoke: skipped: set STACK_NAME, AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_AUDIENCE "
-        "(see docs/deploy.md, 'Smoke test')"
+        "smoke: skipped, nothing was checked: set STACK_NAME, AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, "
+        "AUTH0_AUDIENCE (see docs/deploy.md, 'Smoke test')"
     )
+
+
+@pytest.mark.parametrize("value", ["true", "1", "TRUE"])
+def test_in_ci_without_settings_it_fails_in_one_line(value):
+    result = smoke(CI=value)
+    assert (result.returncode, result.stdout) == (1, "")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("smoke: error: set STACK_NAME, AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET,")
+    assert "rather than pass having tested nothing" in line
+
+
+def test_ci_false_is_by_hand():
+    assert smoke(CI="false").returncode == 0
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +137,16 @@ def test_a_missing_stack_is_a_clear_error():
     stubber.add_client_error(
         "describe_stacks", "ValidationError", "Stack with id nope does not exist", expected_params={"StackName": "nope"}
     )
-    with stubber, pytest.raises(SmokeError, match="cannot read stack nope: Stack with id nope does not exist"):
+    with stubber, pytest.raises(SmokeError) as caught:
         stack_settings(client, "nope")
+    assert str(caught.value) == "nothing deployed: no stack nope in us-east-1; STACK= and REGION= name another"
+
+
+def test_another_cloudformation_error_is_quoted():
+    client, stubber = cloudformation()
+    stubber.add_client_error("describe_stacks", "AccessDenied", "not allowed", expected_params={"StackName": "x"})
+    with stubber, pytest.raises(SmokeError, match=r"^cannot read stack x: not allowed$"):
+        stack_settings(client, "x")
 
 
 def test_another_projects_stack_is_refused():

@@ -230,7 +230,10 @@ def test_skip_issuer_check_makes_no_request_even_to_a_live_issuer(ca: LocalCA, i
     ("args", "start"),
     [
         (["--parameter", "LogRetentionDays=2"], "parameter LogRetentionDays: '2' is not one of the allowed values; "),
-        (["--parameter", "AuthorizerCacheTtl=abc"], "parameter AuthorizerCacheTtl: 'abc' is not a number; "),
+        (
+            ["--parameter", "AuthorizerCacheTtl=1.5"],
+            "parameter AuthorizerCacheTtl: '1.5' does not match the allowed pattern; ",
+        ),
         (["--parameter", "Nope=1"], "unknown parameter 'Nope' (template.yaml has: "),
         (["--parameter", "RequiredScope"], "parameter 'RequiredScope' is not Name=value"),
         (["--audience", "https://a.example, b c"], "parameter Audience: 'b c' (in 'https://a.example, b c') "),

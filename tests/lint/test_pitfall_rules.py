@@ -6,12 +6,14 @@ template must pass; and realistic edits of the real template must trip the match
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from devkit import parameters
 from tests.support import CFN_LINT, ROOT, template_variant
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -69,6 +71,22 @@ ROUTE_RULES = ('ROUTE_SCOPES: ""', """ROUTE_SCOPES: '{"GET /lambda/admin": ["adm
             "E9101",
             id="invoke-role-without-the-authorizer",
         ),
+        pytest.param(
+            [
+                (
+                    '    Default: ""\n    Description: >-\n      Lambda authorizer only, optional: a JSON object',
+                    '    Default: \'{"org_id": "org_abc123"}\'\n    Description: >-\n'
+                    "      Lambda authorizer only, optional: a JSON object",
+                )
+            ],
+            "E9106",
+            id="required-claims-default-not-a-list",
+        ),
+        pytest.param(
+            [("              security: []\n", "")],
+            "E9105",
+            id="public-route-not-declared-public",
+        ),
         pytest.param([ROUTE_RULES, NO_RESOURCES, NO_ROUTE_IN_KEY], "E9103", id="route-rules-without-route-key"),
         pytest.param([NO_ROUTE_IN_KEY], "E9103", id="resource-routes-without-route-key"),
         pytest.param([NO_DOMAIN_IN_KEY], "E9103", id="audience-from-the-domain-without-domain-in-key"),
@@ -85,6 +103,18 @@ ROUTE_RULES = ('ROUTE_SCOPES: ""', """ROUTE_SCOPES: '{"GET /lambda/admin": ["adm
             "E9104",
             id="auth0-issuer-without-slash",
         ),
+        pytest.param(
+            [
+                (
+                    '    Type: CommaDelimitedList\n    Default: ""\n    Description: >-\n'
+                    "      Lambda authorizer only, optional: more",
+                    '    Type: CommaDelimitedList\n    Default: "https://second.eu.auth0.com"\n    Description: >-\n'
+                    "      Lambda authorizer only, optional: more",
+                )
+            ],
+            "E9104",
+            id="lambda-authorizers-extra-auth0-issuer-without-slash",
+        ),
     ],
 )
 def test_realistic_mistakes_in_the_real_template_are_caught(tmp_path, edits, expected):
@@ -93,7 +123,7 @@ def test_realistic_mistakes_in_the_real_template_are_caught(tmp_path, edits, exp
 
 def test_route_rules_without_the_route_key_are_fine_when_nothing_is_cached(tmp_path):
     no_context = ("              Context: [routeKey, domainName]\n", "")
-    edits = [ROUTE_RULES, no_context, ("    Default: 300\n", "    Default: 0\n")]
+    edits = [ROUTE_RULES, no_context, ('    Default: "300"\n', '    Default: "0"\n')]
     assert lint(template_variant(tmp_path, *edits)) == []
 
 
@@ -122,3 +152,32 @@ def test_e9103_asks_the_authorizers_own_rules_whether_routes_differ(tmp_path, ro
     # The same definition (ScopeRules.route_specific) as the function that will run these rules.
     edits = [REQUIRED_READ, ('ROUTE_SCOPES: ""', f"ROUTE_SCOPES: '{route_scopes}'"), NO_RESOURCES, NO_ROUTE_IN_KEY]
     assert ("E9103" in {rule for rule, _ in lint(template_variant(tmp_path, *edits))}) is flagged
+
+
+def test_e9104_and_the_parameter_check_share_one_definition():
+    # The deploy and make local refuse an issuer with the very function this rule flags it with.
+    spec = importlib.util.spec_from_file_location("pitfalls_under_test", ROOT / "lint" / "rules" / "pitfalls.py")
+    assert spec and spec.loader
+    rules = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rules)
+    assert rules.issuer_problem is parameters.issuer_problem
+    assert "def issuer_problem" not in (ROOT / "lint" / "rules" / "pitfalls.py").read_text()
+
+
+def test_e9101_names_the_role_to_extend_when_the_route_has_one(tmp_path):
+    template = template_variant(tmp_path, ("                  - !GetAtt TestRouteFunction.Arn\n", ""))
+    result = subprocess.run(
+        [str(CFN_LINT), str(template), "--format", "parseable", "--append-rules", str(ROOT / "lint" / "rules")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3  # /test, /lambda/test and /health
+    assert all(
+        line.endswith(
+            "E9101:API Gateway cannot invoke TestRouteFunction for this route: its credentials role ApiInvokeRole "
+            "does not allow lambda:InvokeFunction on it; add !GetAtt TestRouteFunction.Arn to that role's Resource list"
+        )
+        for line in lines
+    ), lines

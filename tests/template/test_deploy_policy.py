@@ -765,6 +765,21 @@ RECEIVERS = {
     "sts_client": "sts",
 }
 
+# What devkit calls itself, before SAM CLI: make deploy's credentials check, and the stack lookup of
+# make delete and make smoke (CI runs make smoke with this role).
+DEVKIT_CALLS = [
+    SamCliCall(
+        "cloudformation:DescribeStacks",
+        "cloudformation:DescribeStacks",
+        (MAIN_STACK,),
+        "devkit/deploy/aws.py stack_status (make delete), devkit/deploy/smoke.py stack_settings (make smoke)",
+    ),
+]
+DEVKIT_WITHOUT_PERMISSION = {
+    "sts:GetCallerIdentity": "devkit/deploy/aws.py check: STS answers it for any valid credentials",
+}
+DEVKIT_RECEIVERS = {"cloudformation": "cloudformation", "sts": "sts"}
+
 # CloudFormation reads the TemplateURL SAM CLI hands it with the caller's credentials.
 CLOUDFORMATION_ITSELF = [Need("s3:GetObject", TEMPLATE_OBJECT, "CloudFormation fetching TemplateURL")]
 
@@ -832,7 +847,7 @@ def managed_stack_needs(managed_template: dict[str, Any]) -> list[Need]:
 
 
 def all_needs(policy: dict[str, Any], cfn: dict[str, Any], managed_template: dict[str, Any]) -> list[Need]:
-    needs = stack_needs(cfn) + call_needs(SAM_CLI_CALLS) + CLOUDFORMATION_ITSELF
+    needs = stack_needs(cfn) + call_needs(SAM_CLI_CALLS + DEVKIT_CALLS) + CLOUDFORMATION_ITSELF
     if lets_principal_create_managed_stack(policy):
         needs += managed_stack_needs(managed_template)
     return needs
@@ -1059,6 +1074,27 @@ def sam_cli_operations() -> set[str]:
                 operation = client.meta.method_to_api_mapping[method]
             found.add(f"{service}:{operation}")
     return found
+
+
+def devkit_operations() -> set[str]:
+    """The AWS operations devkit/deploy calls on its clients (named after their service)."""
+    found = set()
+    for path in sorted((ROOT / "devkit" / "deploy").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                service = DEVKIT_RECEIVERS.get(_dotted(node.func.value) or "")
+                if service is not None:
+                    found.add(f"{service}:{_client(service).meta.method_to_api_mapping[node.func.attr]}")
+    return found
+
+
+def test_devkit_makes_no_aws_call_this_test_does_not_account_for():
+    assert devkit_operations() == {c.operation for c in DEVKIT_CALLS} | DEVKIT_WITHOUT_PERMISSION.keys()
+
+
+def test_policy_allows_every_call_devkit_makes(policy):
+    gaps = missing(policy, call_needs(DEVKIT_CALLS))
+    assert not gaps, explain(gaps)
 
 
 def test_sam_cli_source_makes_no_call_this_test_does_not_account_for():

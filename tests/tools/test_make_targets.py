@@ -1,7 +1,9 @@
 """The make targets a user runs, with a stand-in for ``sam`` (tests/tools/fake_sam.py).
 
 What can be run here without AWS is run for real: make, the tools, the issuer check against a
-TLS issuer on 127.0.0.1. Only ``sam`` itself is stood in, and it records what it was asked.
+TLS issuer on 127.0.0.1. Only ``sam`` itself is stood in, and it records what it was asked; the
+AWS calls the tools make themselves go to a local stand-in (tests/fake_aws.py) through
+``AWS_ENDPOINT_URL``.
 """
 
 from __future__ import annotations
@@ -9,10 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devkit.deploy.__main__ import FIRST_DEPLOY_WITHOUT_TERMINAL
-from devkit.jwks_server import JwksServer, running
-from devkit.local.issuer import new_rsa_key, public_jwk
 from devkit.parameters import ParameterError, format_override, parse_overrides
-from devkit.tls import LocalCA
+from tests.fake_aws import FakeAws, Stack
 from tests.support import ROOT
 
 FAKE_SAM = Path(__file__).with_name("fake_sam.py")
@@ -33,17 +30,10 @@ AUDIENCE = "https://api.example.com"
 
 
 def empty_env(**extra: str) -> dict[str, str]:
-    """A user's shell: PATH and HOME, nothing this repository's CI sets."""
-    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **extra}
-
-
-@pytest.fixture
-def sam(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """An executable stand-in for sam, and the log of its calls."""
-    script = tmp_path / "sam"
-    script.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE_SAM} "$@"\n')
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    yield script, tmp_path / "sam-calls.jsonl"
+    """A user's shell: PATH and HOME, nothing this repository's CI sets, and no AWS configuration."""
+    nowhere = str(Path(os.environ.get("HOME", "/root")) / "no-such-dir-for-tests" / "aws")
+    aws = {"AWS_CONFIG_FILE": nowhere, "AWS_SHARED_CREDENTIALS_FILE": nowhere, "AWS_EC2_METADATA_DISABLED": "true"}
+    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **aws, **extra}
 
 
 def calls(log: Path) -> list[list[str]]:
@@ -144,43 +134,46 @@ def saved_samconfig(tmp_path: Path) -> Path:
     return path
 
 
-def test_delete_and_smoke_use_the_stack_and_region_guided_deploy_saved(saved_samconfig: Path):
-    env = empty_env()
-    delete = make("-n", "delete", f"SAMCONFIG={saved_samconfig}", env=env).stdout
-    assert "delete --stack-name orders-api --region eu-west-1" in delete
+def test_delete_and_smoke_use_the_stack_and_region_guided_deploy_saved(saved_samconfig: Path, sam, aws: FakeAws):
+    script, log = sam
+    aws.stacks = {"orders-api": Stack(), "other": Stack()}
+    env = empty_env(SAM=str(script), FAKE_SAM_LOG=str(log), **aws.env(region=None))
+    aws.calls.clear()
+    delete = make("delete", f"SAMCONFIG={saved_samconfig}", env=env, stdin="y\n")
+    assert delete.returncode == 0, delete.stderr
+    assert calls(log) == [["delete", "--stack-name", "orders-api", "--region", "eu-west-1"]]
+    assert {call.region for call in aws.calls} == {"eu-west-1"}
+    assert aws.calls[-1].parameters == {"StackName": "orders-api", "Version": "2010-05-15"}
+    given = make("delete", f"SAMCONFIG={saved_samconfig}", "STACK=other", "REGION=ap-south-1", env=env)
+    assert calls(log)[-1] == ["delete", "--stack-name", "other", "--region", "ap-south-1"], given.stderr
     smoke = make("-n", "smoke", f"SAMCONFIG={saved_samconfig}", env=env).stdout
     assert 'STACK_NAME="orders-api" AWS_REGION="eu-west-1"' in smoke
-    given = make("-n", "delete", f"SAMCONFIG={saved_samconfig}", "STACK=other", "REGION=ap-south-1", env=env).stdout
-    assert "delete --stack-name other --region ap-south-1" in given
 
 
-def test_without_a_saved_region_delete_leaves_it_to_the_aws_configuration():
-    delete = make("-n", "delete", env=empty_env()).stdout
-    assert "delete --stack-name http-api-jwt-auth" in delete
-    assert "--region" not in delete
+def test_without_a_saved_region_delete_takes_the_aws_configurations(sam, aws: FakeAws):
+    script, log = sam
+    aws.stacks = {"http-api-jwt-auth": Stack()}
+    result = make("delete", env=empty_env(SAM=str(script), FAKE_SAM_LOG=str(log), **aws.env(region="sa-east-1")))
+    assert result.returncode == 0, result.stderr
+    assert calls(log) == [["delete", "--stack-name", "http-api-jwt-auth", "--region", "sa-east-1"]]
 
 
 # ---------------------------------------------------------------- deploy: one command for people, one for CI
-@pytest.fixture(scope="module")
-def tls_issuer() -> Iterator[tuple[str, LocalCA]]:
-    ca = LocalCA()
-    with running(JwksServer({"keys": [public_jwk(new_rsa_key(), "k1")]}, tls=ca)) as server:
-        yield server.issuer, ca
-
-
 def deploy_step() -> dict[str, Any]:
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
     (step,) = [s for s in workflow["jobs"]["deploy"]["steps"] if "make deploy" in s.get("run", "")]
     return step
 
 
-def test_the_deploy_workflow_line_never_prompts(sam, tls_issuer):
+def test_the_deploy_workflow_line_never_prompts(sam, tls_issuer, aws):
     # GIVEN the deploy workflow's own step, its ${{ vars.* }} filled in, no terminal, committed samconfig
     script, log = sam
     issuer, ca = tls_issuer
     step = deploy_step()
     values = {"ISSUER": issuer, "AUDIENCE": AUDIENCE, "DEPLOY_PARAMS": "RequiredScope=read:test"}
     env = empty_env(SAM=str(script), FAKE_SAM_LOG=str(log), BUILD_MODE="container", SSL_CERT_FILE=str(ca.bundle))
+    # What aws-actions/configure-aws-credentials leaves for the steps after it.
+    env.update({**aws.env(region="eu-west-1"), "AWS_REGION": "eu-west-1"})
     env.update({name: values[name] for name in step["env"]})
 
     # WHEN it runs
@@ -207,10 +200,12 @@ def test_the_deploy_workflow_line_never_prompts(sam, tls_issuer):
     assert f"issuer {issuer}" in result.stdout
 
 
-def test_a_wrong_issuer_stops_the_deploy_before_anything_is_built(sam, tls_issuer):
+def test_a_wrong_issuer_stops_the_deploy_before_anything_is_built(sam, tls_issuer, aws):
     script, log = sam
     issuer, ca = tls_issuer
-    env = empty_env(SAM=str(script), FAKE_SAM_LOG=str(log), BUILD_MODE="container", SSL_CERT_FILE=str(ca.bundle))
+    env = empty_env(
+        SAM=str(script), FAKE_SAM_LOG=str(log), BUILD_MODE="container", SSL_CERT_FILE=str(ca.bundle), **aws.env()
+    )
     result = make("deploy", f"ISSUER={issuer.rstrip('/')}", f"AUDIENCE={AUDIENCE}", env=env)
     assert result.returncode == 2
     assert issuer in result.stderr  # the value to use instead, with its trailing slash
@@ -225,13 +220,15 @@ def test_the_first_deploy_without_a_terminal_says_how_and_builds_nothing(sam):
     assert calls(log) == []
 
 
-def test_saved_parameters_are_checked_then_deployed_as_saved(sam, tls_issuer, tmp_path):
+def test_saved_parameters_are_checked_then_deployed_as_saved(sam, tls_issuer, tmp_path, aws):
     script, log = sam
     issuer, ca = tls_issuer
     config = tmp_path / "samconfig.toml"
     saved = f'parameter_overrides = "Issuer=\\"{issuer}\\" Audience=\\"{AUDIENCE}\\""'
     config.write_text((ROOT / "samconfig.toml").read_text().replace("resolve_s3 = true", f"resolve_s3 = true\n{saved}"))
-    env = empty_env(SAM=str(script), FAKE_SAM_LOG=str(log), BUILD_MODE="container", SSL_CERT_FILE=str(ca.bundle))
+    env = empty_env(
+        SAM=str(script), FAKE_SAM_LOG=str(log), BUILD_MODE="container", SSL_CERT_FILE=str(ca.bundle), **aws.env()
+    )
     result = make("deploy", f"SAMCONFIG={config}", env=env, stdin="y\n")
     assert result.returncode == 0, result.stderr[-2000:]
     _, deploy = calls(log)
@@ -259,3 +256,44 @@ def test_parameter_values_reach_sam_exactly_as_given(value: str):
         assert re.search(r"\\(?=[ \"']|$)", value)
         return
     assert parse_overrides([argument]) == {"RequiredClaims": value}
+
+
+# ---------------------------------------------------------------- one parameter check at every door
+def test_a_misquoted_params_value_is_refused_in_one_line_before_anything_runs(sam, aws):
+    script, log = sam
+    aws.calls.clear()
+    env = empty_env(SAM=str(script), FAKE_SAM_LOG=str(log), BUILD_MODE="container", **aws.env())
+    result = make(
+        "deploy", "ISSUER=https://t.example/", f"AUDIENCE={AUDIENCE}", "PARAMS=RequiredScope=read test", env=env
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        "error: PARAMS: 'test' is not a Name=Value pair, and sam deploy would drop it; "
+        "quote the whole value: RequiredScope='read test'"
+    )
+    assert (calls(log), aws.calls) == ([], [])
+
+
+def test_an_auth0_issuer_without_its_slash_is_refused_offline_too(sam, aws):
+    script, log = sam
+    env = empty_env(SAM=str(script), FAKE_SAM_LOG=str(log), BUILD_MODE="container", SKIP_ISSUER_CHECK="1", **aws.env())
+    result = make("deploy", "ISSUER=https://example-tenant.us.auth0.com", f"AUDIENCE={AUDIENCE}", env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        "preflight: error: parameter Issuer: issuer 'https://example-tenant.us.auth0.com' lacks the trailing slash "
+        "Auth0 puts in iss (use 'https://example-tenant.us.auth0.com/')"
+    )
+    assert calls(log) == []
+
+
+# ---------------------------------------------------------------- make alone
+def test_make_alone_says_where_to_start_and_lists_the_daily_targets_before_maintenance():
+    result = make(env=empty_env())
+    assert result.returncode == 0, result.stderr
+    text = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    start, _, listing = text.partition("\n\n")
+    assert start.splitlines()[0] == "Start here:"
+    assert [line.split()[1] for line in start.splitlines()[1:]] == ["install", "local", "test", "deploy"]
+    targets = [line.split()[0] for line in listing.splitlines() if line.startswith("  ")]
+    assert targets.index("install") < targets.index("test") < targets.index("local") < targets.index("lock")
+    assert targets[-2:] == ["lock", "lock-checkov"]

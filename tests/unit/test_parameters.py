@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from devkit.parameters import ParameterError, parse_pairs, template_parameters, validate
+from devkit.parameters import ParameterError, parse_overrides, parse_pairs, template_parameters, validate
 from devkit.template import TemplateError, translate
 from tests.support import ROOT
 
@@ -39,17 +41,20 @@ def test_the_templates_defaults_and_a_real_issuer_pass():
     [
         ("Issuer=http://x", "'http://x' does not match the allowed pattern"),
         ("Issuer=https://t.auth0.com/?x=1", "'https://t.auth0.com/?x=1' does not match the allowed pattern"),
-        ("AuthorizerCacheTtl=99999", "'99999' is above the maximum of 3600"),
-        ("AuthorizerCacheTtl=-1", "'-1' is below the minimum of 0"),
-        ("AuthorizerCacheTtl=abc", "'abc' is not a number"),
-        ("AuthorizerCacheTtl=nan", "'nan' is not a number"),
-        ("AuthorizerCacheTtl= 30", "' 30' is not a number"),
+        ("AuthorizerCacheTtl=99999", "'99999' does not match the allowed pattern"),
+        ("AuthorizerCacheTtl=-1", "'-1' does not match the allowed pattern"),
+        ("AuthorizerCacheTtl=1.5", "'1.5' does not match the allowed pattern"),
+        ("AuthorizerCacheTtl=abc", "'abc' does not match the allowed pattern"),
+        ("AuthorizerCacheTtl=nan", "'nan' does not match the allowed pattern"),
+        ("AuthorizerCacheTtl= 30", "' 30' does not match the allowed pattern"),
+        ("ThrottlingBurstLimit=2.0", "'2.0' does not match the allowed pattern"),
         ("CorsAllowedOrigins=https://a.example/path", "'https://a.example/path' does not match the allowed pattern"),
         (
             "CorsAllowedOrigins=https://ok.example,https://a.example/",
             "'https://a.example/' (in 'https://ok.example,https://a.example/') does not match the allowed pattern",
         ),
         ("LogRetentionDays=2", "'2' is not one of the allowed values"),
+        ("LogRetentionDays=30.0", "'30.0' is not one of the allowed values"),
         ("AuthorizerTracing=active", "'active' is not one of the allowed values"),
         ("Audience=", "'' does not match the allowed pattern"),
         (
@@ -65,9 +70,10 @@ def test_a_refusal_names_the_parameter_and_quotes_its_constraint(pair: str, prob
     assert refusal({**GOOD, **values}) == f"parameter {name}: {problem}; {constraint(name)}"
 
 
-def test_the_example_message_for_a_non_number():
-    assert refusal({"AuthorizerCacheTtl": "abc"}) == (
-        "parameter AuthorizerCacheTtl: 'abc' is not a number; must be a whole number of seconds from 0 to 3600."
+def test_the_example_message_for_a_fraction():
+    assert refusal({"AuthorizerCacheTtl": "1.5"}) == (
+        "parameter AuthorizerCacheTtl: '1.5' does not match the allowed pattern; "
+        "must be a whole number of seconds from 0 to 3600."
     )
 
 
@@ -81,7 +87,7 @@ def test_a_folded_constraint_description_is_one_line():
     [
         ("AuthorizerCacheTtl=0", "AuthorizerCacheTtl"),
         ("AuthorizerCacheTtl=3600", "AuthorizerCacheTtl"),
-        ("LogRetentionDays=30.0", "LogRetentionDays"),
+        ("LogRetentionDays=30", "LogRetentionDays"),
         ("CorsAllowedOrigins=https://a.example, http://localhost:5173", "CorsAllowedOrigins"),
         ("CorsAllowedOrigins=*", "CorsAllowedOrigins"),
         ("Audience=https://a.example,b", "Audience"),
@@ -181,3 +187,106 @@ def test_a_scanner_error_has_no_context_but_still_its_place(tmp_path: Path):
 def test_a_missing_template_is_one_line(tmp_path: Path):
     with pytest.raises(ParameterError, match=r"^cannot read .*nope\.yaml: No such file or directory$"):
         validate(tmp_path / "nope.yaml", {})
+
+
+# ---------------------------------------------------------------- PARAMS: nothing SAM CLI would drop
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        (
+            "RequiredScope=read test",
+            "PARAMS: 'test' is not a Name=Value pair, and sam deploy would drop it; "
+            "quote the whole value: RequiredScope='read test'",
+        ),
+        (
+            "AuthorizerCacheTtl=60 RequiredScope=",
+            "PARAMS: 'RequiredScope=' is not a Name=Value pair, and sam deploy "
+            "would drop it; write an empty value as RequiredScope=''",
+        ),
+        (
+            "RequiredScope=",
+            "PARAMS: 'RequiredScope=' is not a Name=Value pair; write an empty value as RequiredScope=''",
+        ),
+        (
+            "RequiredScope='read'test",
+            "PARAMS: 'test' is not a Name=Value pair, and sam deploy would drop it; "
+            "quote the whole value: RequiredScope='readtest'",
+        ),
+        (
+            "junk RequiredScope=read",
+            "PARAMS: 'junk' is not a Name=Value pair, and sam deploy would drop it; "
+            "give Name=Value pairs separated by spaces, quoting a value that holds spaces: Name='a b'",
+        ),
+        (
+            "ParameterKey=A,ParameterValue=1 B=2",
+            "PARAMS: 'B=2' is not a Name=Value pair, and sam deploy would drop "
+            "it; give Name=Value pairs separated by spaces, quoting a value that holds spaces: Name='a b'",
+        ),
+    ],
+)
+def test_text_sam_cli_would_silently_drop_is_refused_in_one_line(text: str, refusal: str):
+    with pytest.raises(ParameterError) as caught:
+        parse_overrides(text)
+    assert str(caught.value) == refusal
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("RequiredScope='read test'", {"RequiredScope": "read test"}),
+        ('RequiredScope="" AuthorizerCacheTtl=60', {"RequiredScope": "", "AuthorizerCacheTtl": "60"}),
+        ("  A=1   B=x=y  ", {"A": "1", "B": "x=y"}),
+        ("""RequiredClaims='{"org_id": ["org_abc123"]}'""", {"RequiredClaims": '{"org_id": ["org_abc123"]}'}),
+        ("ParameterKey=A,ParameterValue=1 ParameterKey=B,ParameterValue=2", {"A": "1", "B": "2"}),
+    ],
+)
+def test_well_formed_text_reads_as_sam_cli_reads_it(text: str, values: dict[str, str]):
+    assert parse_overrides(text) == values
+
+
+def test_the_refusal_names_where_the_text_came_from():
+    with pytest.raises(ParameterError, match=r"^parameter_overrides in samconfig.toml: 'test' is not"):
+        parse_overrides("RequiredScope=read test", "parameter_overrides in samconfig.toml")
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=st.text(alphabet=st.characters(exclude_categories=["Cs", "Cc"], exclude_characters="="), max_size=30))
+def test_a_value_never_swallows_or_loses_the_pair_after_it(value: str):
+    try:
+        parsed = parse_overrides(f"A={value} B=1")
+    except ParameterError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("PARAMS: ")
+        return
+    # Accepted: both pairs are there, and an unquoted value is what was typed up to the spaces
+    # that separate it from the next pair.
+    assert set(parsed) == {"A", "B"} and parsed["B"] == "1"
+    if not set(value) & set("\"'\\"):
+        assert parsed["A"] == value.rstrip(" ")
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "quote"),
+    [
+        ("""RequiredClaims='{"org_id": ["org_abc123"]}""", "RequiredClaims", "'"),
+        ('RequiredScope="read:test AuthorizerCacheTtl=60', "RequiredScope", '"'),
+        ("AuthorizerCacheTtl=60 RequiredScope='" + "x" * 60, "RequiredScope", "'"),
+        ("ParameterKey=RequiredScope,ParameterValue='" + "x" * 60, "ParameterValue", "'"),
+    ],
+)
+def test_an_unclosed_quote_is_refused_at_once(text: str, name: str, quote: str):
+    # SAM CLI's own pattern backtracks exponentially on these: 60 characters would take hours.
+    with pytest.raises(ParameterError) as caught:
+        parse_overrides(text)
+    assert str(caught.value).startswith(f"PARAMS: the {quote} that opens {name}'s value is never closed; close it")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=st.text(alphabet=st.sampled_from(list(" \\'\"ab=B1")), max_size=12))
+def test_quotes_and_backslashes_never_swallow_the_pair_after_a_value(value: str):
+    try:
+        parsed = parse_overrides(f"A={value} B=1")
+    except ParameterError as exc:
+        assert "\n" not in str(exc)
+        return
+    # "=" in the value may make pairs of its own; the B=1 typed after it is never lost.
+    assert parsed.get("B") == "1", parsed
