@@ -140,7 +140,7 @@ def test_routes_are_protected_as_documented(cfn):
     assert set(paths["/mcp"]) == {"post", "get", "delete"}
     assert all(operation["security"] == [{"LambdaAuthorizer": []}] for operation in paths["/mcp"].values())
     for path in METADATA_PATHS:
-        assert set(paths[path]) == {"get"} and "security" not in paths[path]["get"], path
+        assert set(paths[path]) == {"get"} and paths[path]["get"]["security"] == [], path  # public, declared (E9105)
 
 
 def test_stage_is_default_and_auto_deploys(cfn):
