@@ -76,7 +76,8 @@ help: # (the default goal: what `make` alone prints)
 	  '  make deploy    to your AWS account (README.md, Deploy); your own routes: docs/your-api.md'
 	@# Each "# ---- title" line of this file heads the targets under it.
 	@awk 'BEGIN {FS = ":.*## "} /^# -+ / {sub(/^# -+ /, ""); printf "\n%s:\n", $$0} \
-	  /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-28s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	  /^[a-zA-Z0-9_-]+:.*## / {printf "  %s%-28s%s %s\n", on, $$1, off, $$2}' \
+	  on="$$([ -t 1 ] && printf '\033[36m')" off="$$([ -t 1 ] && printf '\033[0m')" $(MAKEFILE_LIST)
 
 # ---------------------------------------------------------------- set up, test
 
@@ -86,7 +87,7 @@ $(VENV)/.installed: requirements-dev.txt src/authorizer/requirements.txt pyproje
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
-	# The project itself, editable: the tools, tests and lint rules import its packages by name.
+	@# The project itself, editable: the tools, tests and lint rules import its packages by name.
 	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
 
@@ -130,7 +131,7 @@ build: install ## sam build: in the Lambda build image if Docker/Finch runs, els
 
 .PHONY: deploy
 deploy: install ## Deploy: guided the first time; ISSUER=... AUDIENCE=... [PARAMS=...] never prompts (CI)
-	$(PY) -m devkit.deploy --config $(SAMCONFIG) \
+	@$(PY) -m devkit.deploy --config $(SAMCONFIG) \
 	  $(if $(ISSUER),--issuer "$$ISSUER" --audience "$$AUDIENCE") --parameters "$$PARAMS" \
 	  $(if $(filter command line environment,$(origin STACK)),--stack-name "$(STACK)") \
 	  $(if $(filter command line environment,$(origin REGION)),--region "$(REGION)")

@@ -131,8 +131,11 @@ def _mcp(args: argparse.Namespace) -> int:
         )
     except Exception as exc:  # the SDK's errors come in groups and many types: one line each way
         raise ValueError(f"MCP client against {args.url}: {_first_cause(exc)} (is the API up? check MCP_URL)") from exc
-    print(json.dumps(session.identity))
+    # The way there, as the client found it: the 401, the metadata, the issuer, the token, the calls.
+    for method, url, status in session.exchanges:
+        print(f"{method:4} {url}  {status}", file=sys.stderr)
     print(f"(MCP revision {session.protocol_version}; tools: {', '.join(session.tools)})", file=sys.stderr)
+    print(json.dumps(session.identity))
     return 0
 
 

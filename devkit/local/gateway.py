@@ -76,7 +76,8 @@ class Response:
     @classmethod
     def message(cls, status: int, message: str, *extra: tuple[str, str]) -> Response:
         headers = [("content-type", "application/json"), *extra]
-        return cls(status, headers, json.dumps({"message": message}).encode())
+        # Byte for byte as API Gateway writes it: {"message":"Unauthorized"}, no space.
+        return cls(status, headers, json.dumps({"message": message}, separators=(",", ":")).encode())
 
     def json(self) -> Any:
         return json.loads(self.body)

@@ -7,6 +7,7 @@ import errno
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -345,9 +346,22 @@ def banner(stack: LocalStack, template: str, local: LocalSettings, issuer_check:
         f'curl -i -H "Authorization: Bearer $BAD" {api}/lambda/test    # 403 broken signature\n'
         f"curl -i {api}/health                                          # 200 public\n\n"
         + _second_issuer_lines(stack, built)
+        + _mcp_lines(stack, built)
         + f'Fresh token: make -s token [SCOPES="{scopes}" AUDIENCE=... VARIANT=expired|wrong_audience|...]\n'
         "  and PERMISSIONS=... ORG_ID=... GTY=... ISSUER_INDEX=2 (see docs/authorizers.md)\n"
         "Ctrl-C stops."
+    )
+
+
+def _mcp_lines(stack: LocalStack, built: Api) -> str:
+    """Where the MCP server is, and how to reach it: its own audience, so a token of its own."""
+    if not any(route.path == "/mcp" for route in built.routes):
+        return ""
+    url = f"{stack.api_url}/mcp"
+    return (
+        f"MCP server {url}  (tokens for its URL only; metadata at {stack.api_url}"
+        "/.well-known/oauth-protected-resource/mcp)\n"
+        f"  make mcp, or: make -s token AUDIENCE={url}   (docs/mcp.md)\n\n"
     )
 
 
@@ -441,6 +455,11 @@ def run(args: argparse.Namespace) -> int:
     issuer_check = check_real_issuer(local) if local.issuer is not None else ""
     print(banner(stack, args.template, local, issuer_check), flush=True)
     stop = threading.Event()
+    # Ctrl-C, and a kill of the process group, stop it the same way. Started in the background
+    # by a script, a process inherits SIGINT ignored and Python then installs no handler of its
+    # own: set both here, so the server still stops (and says what the session came to).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         stop.wait()
     except KeyboardInterrupt:

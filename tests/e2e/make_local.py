@@ -55,8 +55,12 @@ def make_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def make_local(*args: str, env: dict[str, str] | None = None) -> Iterator[Running]:
-    """``make -s local API_PORT=0 ISSUER_PORT=0 ARGS...`` until its banner's last line, then Ctrl-C."""
+def make_local(
+    *args: str, env: dict[str, str] | None = None, stop: int = signal.SIGINT, sigint_ignored: bool = False
+) -> Iterator[Running]:
+    """``make -s local API_PORT=0 ISSUER_PORT=0 ARGS...`` until its banner's last line, then Ctrl-C
+    (``stop``: the signal its process group gets instead; ``sigint_ignored``: started as a script's
+    background job is, with SIGINT ignored)."""
     process = subprocess.Popen(
         ["make", "-s", "local", "API_PORT=0", "ISSUER_PORT=0", *args],
         cwd=ROOT,
@@ -65,6 +69,7 @@ def make_local(*args: str, env: dict[str, str] | None = None) -> Iterator[Runnin
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
     )
     assert process.stdout is not None and process.stderr is not None
     running = Running("", process)
@@ -76,7 +81,7 @@ def make_local(*args: str, env: dict[str, str] | None = None) -> Iterator[Runnin
         yield running
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
+            os.killpg(process.pid, stop)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:

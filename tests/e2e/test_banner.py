@@ -6,8 +6,11 @@ output and each curl line sent over real HTTP with the tokens the banner printed
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
+from tests.e2e.conftest import http
 from tests.e2e.make_local import curl_lines, make_local, replay
 
 CASES = {
@@ -71,3 +74,16 @@ def test_ctrl_c_stops_make_local_and_its_workers_without_a_traceback():
     # ... and says what the session came to, as the dashboard would count it.
     assert "this session, as the dashboard counts it" in running.after
     assert "GET /lambda/test" in running.after and "Lambda authorizer decisions: " in running.after
+
+
+@pytest.mark.parametrize(
+    ("stop", "sigint_ignored"),
+    [(signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["sigterm", "sigint-ignored-as-in-a-background-job"],
+)
+def test_a_background_make_local_stops_on_a_kill_and_says_what_the_session_came_to(stop, sigint_ignored):
+    with make_local(stop=stop, sigint_ignored=sigint_ignored) as running:
+        assert http(running.api_url + "/health").status == 200
+    assert running.process.returncode is not None
+    assert "this session, as the dashboard counts it" in running.after
+    assert "GET /health 2xx 1" in running.after

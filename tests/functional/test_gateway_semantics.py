@@ -106,9 +106,9 @@ def test_text_bodies_are_passed_as_text(gateway: Gateway, functions: RecordingFu
         ),
         ({"hello": "world"}, 200, {"content-type": "application/json"}, b'{"hello": "world"}'),
         ("just a string", 200, {"content-type": "application/json"}, b'"just a string"'),
-        ({"statusCode": "200"}, 500, {}, b'{"message": "Internal Server Error"}'),
-        ({"statusCode": 200, "body": {"not": "a string"}}, 500, {}, b'{"message": "Internal Server Error"}'),
-        (FunctionError("ValueError: boom"), 500, {}, b'{"message": "Internal Server Error"}'),
+        ({"statusCode": "200"}, 500, {}, b'{"message":"Internal Server Error"}'),
+        ({"statusCode": 200, "body": {"not": "a string"}}, 500, {}, b'{"message":"Internal Server Error"}'),
+        (FunctionError("ValueError: boom"), 500, {}, b'{"message":"Internal Server Error"}'),
     ],
 )
 def test_response_mapping(gateway: Gateway, functions: RecordingFunctions, answer, status, headers, body):
