@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -11,6 +12,11 @@ from tests.cases import CaseIssuer
 from tests.support import LambdaContext
 
 AUDIENCE = "https://api.example.com"
+
+# Tests run make as a person does, from a shell. Under `make test` these would reach every make a
+# test starts: it would call itself make[1] in its messages and inherit the outer one's flags.
+for _variable in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"):
+    os.environ.pop(_variable, None)
 
 
 @pytest.fixture(scope="session")
