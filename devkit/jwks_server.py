@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 from devkit.tls import LocalCA
 
@@ -158,9 +158,13 @@ class JwksServer(ThreadingHTTPServer):
         return sum(1 for path in self.requests if path == self.jwks_path)
 
 
+Server = TypeVar("Server", bound=ThreadingHTTPServer)
+
+
 @contextmanager
-def running(server: JwksServer) -> Iterator[JwksServer]:
-    thread = threading.Thread(target=server.serve_forever, name="jwks-server", daemon=True)
+def running(server: Server) -> Iterator[Server]:
+    """Serve on a thread of its own for the ``with`` block, then stop and close the socket."""
+    thread = threading.Thread(target=server.serve_forever, name=type(server).__name__, daemon=True)
     thread.start()
     try:
         yield server

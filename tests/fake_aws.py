@@ -10,7 +10,6 @@ stacks that exist.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
+
+from devkit.jwks_server import running
 
 ACCOUNT = "123456789012"
 ARN = f"arn:aws:iam::{ACCOUNT}:user/deployer"
@@ -145,11 +146,5 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextmanager
 def fake_aws() -> Iterator[FakeAws]:
-    server = FakeAws()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with running(FakeAws()) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

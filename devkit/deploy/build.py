@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from devkit.deploy import run_shown
+
 MODES = ("auto", "container", "local")
 ARCHITECTURES = ("arm64", "x86_64")
 LOCAL_DIR = Path(".aws-sam") / "local"
@@ -157,16 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     argv_ = command(sam, how, [*extra, *shlex.split(env.get("SAM_BUILD_FLAGS", ""))])
-    print(
-        f"building {'in the Lambda build image' if how == 'container' else 'with the local python3.13'}:",
-        shlex.join(argv_),
-        flush=True,
+    return run_shown(
+        f"building {'in the Lambda build image' if how == 'container' else 'with the local python3.13'}:", argv_
     )
-    try:
-        return subprocess.run(argv_, check=False).returncode
-    except OSError as exc:
-        print(f"error: cannot run {argv_[0]}: {exc.strerror}", file=sys.stderr)
-        return 1
 
 
 if __name__ == "__main__":

@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import subprocess
 import sys
 
-from devkit.deploy import aws
+from devkit.deploy import aws, run_shown
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,12 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print(aws.nothing_deployed(args.stack_name, region))
         return 0
     command = [*sam, "delete", "--stack-name", args.stack_name, "--region", region]
-    print(f"stack {args.stack_name} ({status}) in {region}:", shlex.join(command), flush=True)
-    try:
-        return subprocess.run(command, check=False).returncode
-    except OSError as exc:
-        print(f"error: cannot run {command[0]}: {exc.strerror}", file=sys.stderr)
-        return 1
+    return run_shown(f"stack {args.stack_name} ({status}) in {region}:", command)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,13 @@ def test_delete_of_an_existing_stack_hands_over_to_sam_delete(sam, aws: FakeAws)
     assert calls(log) == [["delete", "--stack-name", "orders-api", "--region", "eu-west-1"]]
 
 
+def test_delete_with_a_sam_that_cannot_start_is_one_line(aws: FakeAws, tmp_path: Path):
+    aws.stacks = {"http-api-jwt-auth": Stack(status="CREATE_COMPLETE")}
+    missing = tmp_path / "no-such-sam"
+    result = make("delete", env=empty_env(SAM=str(missing), **aws.env()))
+    assert one_error(result) == f"error: cannot run {missing}: No such file or directory"
+
+
 @pytest.mark.parametrize(
     ("aws_env", "expected"),
     [

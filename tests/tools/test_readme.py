@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support import ROOT, free_port
+from tests.support import ROOT
+from tests.support import make_local as running_make_local
 
 README = (ROOT / "README.md").read_text()
 TITLE, _, BODY = README.partition("\n")
@@ -93,35 +89,8 @@ def quick_start() -> list[tuple[str, int]]:
 @pytest.fixture(scope="module")
 def make_local() -> Iterator[tuple[int, int]]:
     """`make local` from the repository, on free ports instead of 3000 and 3001."""
-    api_port, issuer_port = free_port(), free_port()
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
-    server = subprocess.Popen(
-        ["make", "--no-print-directory", "local", f"API_PORT={api_port}", f"ISSUER_PORT={issuer_port}"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group: stopped below as a whole, and only it
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:  # ready when the public route answers
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/health", timeout=5):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline, "make local did not answer within 120 s"
-                time.sleep(0.1)
-        yield api_port, issuer_port
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+    with running_make_local() as ports:
+        yield ports
 
 
 @pytest.mark.parametrize(("command", "status"), quick_start(), ids=lambda value: str(value)[:60])

@@ -9,12 +9,9 @@ role's policy.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,7 +23,8 @@ from devkit.local.serve import LocalStack
 from devkit.template import translate
 from tests.lint.test_checkov import CHECKOV, checkov
 from tests.lint.test_pitfall_rules import lint
-from tests.support import ROOT, FakeClock, free_port
+from tests.support import ROOT, FakeClock
+from tests.support import make_local as running_make_local
 
 DOC = ROOT / "docs" / "your-api.md"
 TEXT = DOC.read_text()
@@ -138,40 +136,8 @@ def get(url: str, token: str | None = None) -> tuple[int, dict[str, object]]:
 def make_local(tmp_path) -> Iterator[tuple[Path, str, int]]:
     """`make local` in a copy of the project with the route, function and public diffs applied."""
     project = project_copy(tmp_path / "project", RECIPES[ROUTE], RECIPES[FUNCTION], RECIPES[PUBLIC]).parent
-    api_port, issuer_port = free_port(), free_port()
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
-    server = subprocess.Popen(
-        ["make", "--no-print-directory", "local", f"API_PORT={api_port}", f"ISSUER_PORT={issuer_port}"],
-        cwd=project,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group: stopped below as a whole, and only it
-    )
-    api = f"http://127.0.0.1:{api_port}"
-    try:
-        # Ready when the public route answers: polled until then (or until make gives up).
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"make local exited {server.returncode}: {server.stdout.read() if server.stdout else ''}")
-            try:
-                if get(f"{api}/health")[0] == 200:
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            assert time.monotonic() < deadline, "make local did not answer within 120 s"
-            time.sleep(0.1)
-        yield project, api, issuer_port
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+    with running_make_local(project) as (api_port, issuer_port):
+        yield project, f"http://127.0.0.1:{api_port}", issuer_port
 
 
 def test_make_local_serves_the_new_route_and_function_with_no_other_step(make_local):
