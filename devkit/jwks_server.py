@@ -158,11 +158,11 @@ class JwksServer(ThreadingHTTPServer):
         return sum(1 for path in self.requests if path == self.jwks_path)
 
 
-Server = TypeVar("Server", bound=ThreadingHTTPServer)
+_ServerT = TypeVar("_ServerT", bound=ThreadingHTTPServer)
 
 
 @contextmanager
-def running(server: Server) -> Iterator[Server]:
+def running(server: _ServerT) -> Iterator[_ServerT]:
     """Serve on a thread of its own for the ``with`` block, then stop and close the socket."""
     thread = threading.Thread(target=server.serve_forever, name=type(server).__name__, daemon=True)
     thread.start()

@@ -14,7 +14,8 @@ from tests.support import LambdaContext
 AUDIENCE = "https://api.example.com"
 
 # Tests run make as a person does, from a shell. Under `make test` these would reach every make a
-# test starts: it would call itself make[1] in its messages and inherit the outer one's flags.
+# test starts: it would call itself make[1] in its messages and inherit the outer one's flags,
+# including variables given on `make test`'s command line (a test sets what it needs itself).
 for _variable in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"):
     os.environ.pop(_variable, None)
 

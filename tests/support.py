@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import json
@@ -15,7 +16,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -108,16 +108,22 @@ def free_port() -> int:
     return port
 
 
-@contextmanager
+@contextlib.contextmanager
 def make_local(project: Path = ROOT) -> Iterator[tuple[int, int]]:
     """The real `make local` in ``project`` on free ports, with a user's bare environment.
 
     Yields (API port, issuer port) once the public route answers. Its output goes to a file, not
-    a pipe nobody reads (a full pipe would stall the server), and is shown if it exits early.
+    a pipe nobody reads (a full pipe would stall the server), and is shown if it exits early or
+    never answers.
     """
     api_port, issuer_port = free_port(), free_port()
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
-    with tempfile.TemporaryFile("w+") as output:
+    with tempfile.TemporaryFile() as output:
+
+        def shown() -> str:
+            output.seek(0)
+            return output.read().decode("utf-8", "replace")
+
         server = subprocess.Popen(
             ["make", "--no-print-directory", "local", f"API_PORT={api_port}", f"ISSUER_PORT={issuer_port}"],
             cwd=project,
@@ -131,21 +137,24 @@ def make_local(project: Path = ROOT) -> Iterator[tuple[int, int]]:
             deadline = time.monotonic() + 120
             while True:  # ready when the public route answers
                 if server.poll() is not None:
-                    output.seek(0)
-                    raise AssertionError(f"make local exited {server.returncode}: {output.read()}")
+                    raise AssertionError(f"make local exited {server.returncode}: {shown()}")
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/health", timeout=5):
                         break
-                except (urllib.error.URLError, ConnectionError):
-                    assert time.monotonic() < deadline, "make local did not answer within 120 s"
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    assert time.monotonic() < deadline, f"make local did not answer within 120 s: {shown()}"
                     time.sleep(0.1)
             yield api_port, issuer_port
         finally:
-            os.killpg(server.pid, signal.SIGINT)
+            # An early exit took its process group with it: nothing to stop, and the assertion
+            # above, not a ProcessLookupError, is what the test reports.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGINT)
             try:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
 
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from devkit.deploy import run_shown
+from devkit.deploy.run import run_shown
 
 MODES = ("auto", "container", "local")
 ARCHITECTURES = ("arm64", "x86_64")

@@ -17,7 +17,8 @@ import os
 import shlex
 import sys
 
-from devkit.deploy import aws, run_shown
+from devkit.deploy import aws
+from devkit.deploy.run import run_shown
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,9 +90,9 @@ def test_the_region_given_is_the_one_checked_and_the_account_is_named(sam, aws: 
     env = empty_env(SAM=str(script), FAKE_SAM_LOG=str(log), BUILD_MODE="container", SKIP_ISSUER_CHECK="1")
     result = make("deploy", *ISSUER_ARGS, "REGION=ap-south-1", env={**env, **aws.env(region="eu-west-1")})
     assert result.returncode == 0, result.stderr
-    first, second, *_ = result.stdout.splitlines()
-    assert first == f"AWS account {ACCOUNT} as {ARN}, region ap-south-1"
-    assert second.startswith("parameters valid")
+    lines = result.stdout.splitlines()
+    assert lines[:1] == [f"AWS account {ACCOUNT} as {ARN}, region ap-south-1"], result.stdout
+    assert lines[1:2] and lines[1].startswith("parameters valid"), result.stdout
     assert [(call.action, call.region) for call in aws.calls] == [("GetCallerIdentity", "ap-south-1")]
     assert calls(log)[-1][-2:] == ["--region", "ap-south-1"]
 
