@@ -454,14 +454,25 @@ def run(args: argparse.Namespace) -> int:
     stack.start()
     issuer_check = check_real_issuer(local) if local.issuer is not None else ""
     print(banner(stack, args.template, local, issuer_check), flush=True)
-    stop = threading.Event()
+    stopping = False
+
+    def stop_once(signum: int, frame: object) -> None:
+        # make passes a SIGTERM it gets on to its children, so a kill of the group arrives here
+        # twice (and a user may press Ctrl-C twice): only the first interrupts the wait, so a
+        # later one cannot cut the shutdown, and its summary, short. Setting the event from
+        # here instead could deadlock: the handler runs in the thread that waits on it.
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
     # Ctrl-C, and a kill of the process group, stop it the same way. Started in the background
     # by a script, a process inherits SIGINT ignored and Python then installs no handler of its
     # own: set both here, so the server still stops (and says what the session came to).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, stop_once)
+    signal.signal(signal.SIGTERM, stop_once)
     try:
-        stop.wait()
+        threading.Event().wait()  # until the first stop signal raises KeyboardInterrupt
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:

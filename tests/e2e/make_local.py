@@ -17,7 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from tests.e2e.conftest import http
 from tests.support import ROOT
@@ -38,6 +40,15 @@ class Running:
         assert found, self.banner
         return found.group(1)
 
+    @property
+    def ports(self) -> tuple[int, int]:
+        """The API's and the dev issuer's ports, as the banner names them (both were chosen at start)."""
+        issuer = re.search(r"^dev issuer (http://\S+)", self.banner, re.MULTILINE)
+        assert issuer, self.banner
+        api_port, issuer_port = urlsplit(self.api_url).port, urlsplit(issuer.group(1)).port
+        assert api_port and issuer_port, self.banner
+        return api_port, issuer_port
+
     def log_lines_until(self, predicate, seconds: float = 30.0) -> list[str]:
         """The worker and server log lines seen so far, once one meets ``predicate`` (or the deadline)."""
         deadline = time.monotonic() + seconds
@@ -56,14 +67,20 @@ def make_env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def make_local(
-    *args: str, env: dict[str, str] | None = None, stop: int = signal.SIGINT, sigint_ignored: bool = False
+    *args: str,
+    env: dict[str, str] | None = None,
+    stop: int = signal.SIGINT,
+    sigint_ignored: bool = False,
+    project: Path = ROOT,
+    stops: int = 1,
 ) -> Iterator[Running]:
-    """``make -s local API_PORT=0 ISSUER_PORT=0 ARGS...`` until its banner's last line, then Ctrl-C
-    (``stop``: the signal its process group gets instead; ``sigint_ignored``: started as a script's
-    background job is, with SIGINT ignored)."""
+    """``make -s local API_PORT=0 ISSUER_PORT=0 ARGS...`` in ``project`` until its banner's last
+    line, then Ctrl-C (``stop``: the signal its process group gets instead; ``sigint_ignored``:
+    started as a script's background job is, with SIGINT ignored; ``stops``: how many times it is
+    sent, back to back)."""
     process = subprocess.Popen(
         ["make", "-s", "local", "API_PORT=0", "ISSUER_PORT=0", *args],
-        cwd=ROOT,
+        cwd=project,
         env=env if env is not None else make_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -81,7 +98,8 @@ def make_local(
         yield running
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, stop)
+            for _ in range(stops):
+                os.killpg(process.pid, stop)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:

@@ -87,3 +87,14 @@ def test_a_background_make_local_stops_on_a_kill_and_says_what_the_session_came_
     assert running.process.returncode is not None
     assert "this session, as the dashboard counts it" in running.after
     assert "GET /health 2xx 1" in running.after
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_a_stop_that_arrives_again_during_the_shutdown_still_ends_with_the_summary(stop):
+    # make passes a SIGTERM it gets on to its children, so a kill of the group reaches the server
+    # twice; a user may press Ctrl-C twice. Neither may cut the shutdown short.
+    with make_local(stop=stop, stops=3) as running:
+        assert http(running.api_url + "/health").status == 200
+    assert not [line for line in running.stderr if "Traceback" in line or "KeyboardInterrupt" in line]
+    assert "this session, as the dashboard counts it" in running.after
+    assert "GET /health 2xx 1" in running.after
