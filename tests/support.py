@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import itertools
 import json
-import os
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -106,56 +98,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
-
-
-@contextlib.contextmanager
-def make_local(project: Path = ROOT) -> Iterator[tuple[int, int]]:
-    """The real `make local` in ``project`` on free ports, with a user's bare environment.
-
-    Yields (API port, issuer port) once the public route answers. Its output goes to a file, not
-    a pipe nobody reads (a full pipe would stall the server), and is shown if it exits early or
-    never answers.
-    """
-    api_port, issuer_port = free_port(), free_port()
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
-    with tempfile.TemporaryFile() as output:
-
-        def shown() -> str:
-            output.seek(0)
-            return output.read().decode("utf-8", "replace")
-
-        server = subprocess.Popen(
-            ["make", "--no-print-directory", "local", f"API_PORT={api_port}", f"ISSUER_PORT={issuer_port}"],
-            cwd=project,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopped below as a whole, and only it
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while True:  # ready when the public route answers
-                if server.poll() is not None:
-                    raise AssertionError(f"make local exited {server.returncode}: {shown()}")
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/health", timeout=5):
-                        break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    assert time.monotonic() < deadline, f"make local did not answer within 120 s: {shown()}"
-                    time.sleep(0.1)
-            yield api_port, issuer_port
-        finally:
-            # An early exit took its process group with it: nothing to stop, and the assertion
-            # above, not a ProcessLookupError, is what the test reports.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGINT)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
 
 
 def template_variant(directory: Path, *edits: tuple[str, str]) -> Path:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.make_local import make_local as running_make_local
 from tests.support import ROOT
-from tests.support import make_local as running_make_local
 
 README = (ROOT / "README.md").read_text()
 TITLE, _, BODY = README.partition("\n")
@@ -88,9 +89,11 @@ def quick_start() -> list[tuple[str, int]]:
 
 @pytest.fixture(scope="module")
 def make_local() -> Iterator[tuple[int, int]]:
-    """`make local` from the repository, on free ports instead of 3000 and 3001."""
-    with running_make_local() as ports:
-        yield ports
+    """`make local` from the repository, on ports it chose instead of 3000 and 3001, from a
+    newcomer's bare environment."""
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
+    with running_make_local(env=env) as running:
+        yield running.ports
 
 
 @pytest.mark.parametrize(("command", "status"), quick_start(), ids=lambda value: str(value)[:60])

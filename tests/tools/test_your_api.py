@@ -9,6 +9,7 @@ role's policy.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -21,10 +22,10 @@ import pytest
 
 from devkit.local.serve import LocalStack
 from devkit.template import translate
+from tests.e2e.make_local import make_local as running_make_local
 from tests.lint.test_checkov import CHECKOV, checkov
 from tests.lint.test_pitfall_rules import lint
 from tests.support import ROOT, FakeClock
-from tests.support import make_local as running_make_local
 
 DOC = ROOT / "docs" / "your-api.md"
 TEXT = DOC.read_text()
@@ -136,8 +137,9 @@ def get(url: str, token: str | None = None) -> tuple[int, dict[str, object]]:
 def make_local(tmp_path) -> Iterator[tuple[Path, str, int]]:
     """`make local` in a copy of the project with the route, function and public diffs applied."""
     project = project_copy(tmp_path / "project", RECIPES[ROUTE], RECIPES[FUNCTION], RECIPES[PUBLIC]).parent
-    with running_make_local(project) as (api_port, issuer_port):
-        yield project, f"http://127.0.0.1:{api_port}", issuer_port
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
+    with running_make_local(env=env, project=project) as running:
+        yield project, running.api_url, running.ports[1]
 
 
 def test_make_local_serves_the_new_route_and_function_with_no_other_step(make_local):
